@@ -1,0 +1,1 @@
+//! wrt-autograd: see ../shared/design.md. Built in a later issue.

@@ -1,0 +1,1 @@
+//! TODO(this session): being written.

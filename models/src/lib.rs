@@ -1,0 +1,1 @@
+//! wrt-models: see ../shared/design.md. Built in a later issue.

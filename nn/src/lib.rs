@@ -1,0 +1,1 @@
+//! wrt-nn: see ../shared/design.md. Built in a later issue.

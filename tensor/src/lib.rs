@@ -1,0 +1,1 @@
+//! wrt-tensor

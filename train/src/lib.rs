@@ -1,0 +1,1 @@
+//! wrt-train: see ../shared/design.md. Built in a later issue.
