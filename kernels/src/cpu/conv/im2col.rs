@@ -1,0 +1,295 @@
+//! vol2col / col2vol: the data movement that turns a convolution into a GEMM.
+//!
+//! The column matrix of one batch item, for output positions `p0..p1`, has one row per
+//! (input channel, kz, ky, kx) and one column per output position: row `r` reads the input
+//! tap that output position `p` sees through kernel offset `r`, or 0 in the padding.
+//! Rows follow the weight layout `[c_out, c_in/groups, kd, kh, kw]`, so the weight of group
+//! `g` is a plain row-major `[c_out/groups, c_in/groups*K]` matrix against rows of group `g`.
+
+use crate::cpu::gemm::GemmElem;
+use std::any::Any;
+use std::cell::RefCell;
+
+/// A convolution as the kernels see it: always 3D, with explicit output dims so that the
+/// transposed convolution (whose output size carries `output_padding`) maps onto it exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Geom {
+    pub n: usize,
+    pub c_in: usize,
+    pub c_out: usize,
+    pub groups: usize,
+    pub in_dims: [usize; 3],
+    pub out_dims: [usize; 3],
+    pub kernel: [usize; 3],
+    pub stride: [usize; 3],
+    pub padding: [usize; 3],
+    pub dilation: [usize; 3],
+}
+
+impl Geom {
+    pub fn in_size(&self) -> usize {
+        self.in_dims.iter().product()
+    }
+    pub fn out_size(&self) -> usize {
+        self.out_dims.iter().product()
+    }
+    pub fn ksize(&self) -> usize {
+        self.kernel.iter().product()
+    }
+    pub fn cig(&self) -> usize {
+        self.c_in / self.groups
+    }
+    pub fn cog(&self) -> usize {
+        self.c_out / self.groups
+    }
+
+    /// 1x1x1, stride 1, no padding: the column matrix *is* the input, so im2col is skipped.
+    pub fn is_pointwise(&self) -> bool {
+        self.kernel == [1; 3]
+            && self.stride == [1; 3]
+            && self.padding == [0; 3]
+            && self.in_dims == self.out_dims
+    }
+
+    pub fn check(&self) {
+        assert!(self.groups > 0, "conv: groups must be positive");
+        assert!(
+            self.c_in.is_multiple_of(self.groups) && self.c_out.is_multiple_of(self.groups),
+            "conv: channels ({} in, {} out) not divisible by groups {}",
+            self.c_in,
+            self.c_out,
+            self.groups
+        );
+        assert!(
+            self.stride.iter().chain(&self.dilation).all(|&s| s > 0),
+            "conv: stride and dilation must be positive"
+        );
+    }
+
+    /// Output positions per column chunk: the per-thread column buffer stays under
+    /// `COL_BUDGET` elements, except that a chunk never drops below `MIN_CHUNK` positions
+    /// (a GEMM with a handful of columns wastes the micro-kernel).
+    pub fn chunk_len(&self) -> usize {
+        // Tests shrink the budget so that chunks start and end mid-row.
+        const COL_BUDGET: usize = if cfg!(test) { 1 << 9 } else { 1 << 21 };
+        const MIN_CHUNK: usize = if cfg!(test) { 7 } else { 64 };
+        let rows = (self.c_in * self.ksize()).max(1);
+        (COL_BUDGET / rows)
+            .max(MIN_CHUNK)
+            .min(self.out_size())
+            .max(1)
+    }
+}
+
+/// A run of consecutive output positions on one output row `(od, oh)`, columns `ow0..ow1`,
+/// starting at column `col` of the chunk.
+#[derive(Clone, Copy)]
+struct Segment {
+    col: usize,
+    od: usize,
+    oh: usize,
+    ow0: usize,
+    ow1: usize,
+}
+
+/// Splits output positions `p0..p1` into row segments. Computed once per chunk so the per-row
+/// loops below do no division.
+fn segments(out_dims: [usize; 3], p0: usize, p1: usize) -> Vec<Segment> {
+    let [_, oh_n, ow_n] = out_dims;
+    let mut segs = Vec::with_capacity((p1 - p0) / ow_n.max(1) + 2);
+    let mut p = p0;
+    while p < p1 {
+        let ow = p % ow_n;
+        let row = p / ow_n;
+        let len = (ow_n - ow).min(p1 - p);
+        segs.push(Segment {
+            col: p - p0,
+            od: row / oh_n,
+            oh: row % oh_n,
+            ow0: ow,
+            ow1: ow + len,
+        });
+        p += len;
+    }
+    segs
+}
+
+/// Signed input offset contributed by kernel tap `k` along one axis.
+#[inline]
+fn tap_offset(k: usize, dil: usize, pad: usize) -> isize {
+    (k * dil) as isize - pad as isize
+}
+
+/// Range of output coordinates `o` whose input coordinate `o*stride + off` lies in `0..len`.
+#[inline]
+fn valid_range(off: isize, stride: usize, len: usize) -> (usize, usize) {
+    let s = stride as isize;
+    let lo = if off >= 0 { 0 } else { (-off + s - 1) / s };
+    let hi = if len as isize - off <= 0 {
+        0
+    } else {
+        (len as isize - off + s - 1) / s
+    };
+    (lo as usize, hi.max(lo) as usize)
+}
+
+#[inline]
+fn in_bounds(o: usize, stride: usize, off: isize, len: usize) -> Option<usize> {
+    let i = (o * stride) as isize + off;
+    (i >= 0 && (i as usize) < len).then_some(i as usize)
+}
+
+/// One row segment as vol2col/col2vol see it: `dst` is its first column index in the column
+/// buffer, `ow0..ow1` its output columns, `lo..hi` the subrange whose input x coordinate
+/// `ow*stride + offx` is inside the input, `base` the input index of x == 0 on its input row
+/// (None when the row lies in the padding along D or H).
+struct Run {
+    dst: usize,
+    ow0: usize,
+    ow1: usize,
+    lo: usize,
+    hi: usize,
+    base: Option<usize>,
+    offx: isize,
+}
+
+/// Walks every (column row, segment) pair of output positions `p0..p1`. Shared by vol2col and
+/// col2vol so both see exactly the same geometry.
+fn for_each_run(g: &Geom, p0: usize, p1: usize, mut f: impl FnMut(&Run)) {
+    let [d_in, h_in, w_in] = g.in_dims;
+    let [kd, kh, kw] = g.kernel;
+    let len = p1 - p0;
+    let segs = segments(g.out_dims, p0, p1);
+    let mut row = 0;
+    for c in 0..g.c_in {
+        let c_base = c * d_in * h_in * w_in;
+        for kz in 0..kd {
+            let offz = tap_offset(kz, g.dilation[0], g.padding[0]);
+            for ky in 0..kh {
+                let offy = tap_offset(ky, g.dilation[1], g.padding[1]);
+                for kx in 0..kw {
+                    let offx = tap_offset(kx, g.dilation[2], g.padding[2]);
+                    let (lo, hi) = valid_range(offx, g.stride[2], w_in);
+                    for s in &segs {
+                        let base = in_bounds(s.od, g.stride[0], offz, d_in)
+                            .zip(in_bounds(s.oh, g.stride[1], offy, h_in))
+                            .map(|(iz, iy)| c_base + (iz * h_in + iy) * w_in);
+                        let lo = lo.clamp(s.ow0, s.ow1);
+                        let hi = hi.clamp(lo, s.ow1);
+                        f(&Run {
+                            dst: row * len + s.col,
+                            ow0: s.ow0,
+                            ow1: s.ow1,
+                            lo,
+                            hi,
+                            base,
+                            offx,
+                        });
+                    }
+                    row += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Fills `col` (`[c_in*K, p1-p0]` row-major) from one batch item's input `inp` (`[c_in, D, H, W]`).
+pub(super) fn vol2col<T: GemmElem>(col: &mut [T], inp: &[T], g: &Geom, p0: usize, p1: usize) {
+    assert!(
+        col.len() >= g.c_in * g.ksize() * (p1 - p0),
+        "vol2col: column buffer too small"
+    );
+    assert!(
+        inp.len() >= g.c_in * g.in_size(),
+        "vol2col: input too small"
+    );
+    let sx = g.stride[2];
+    for_each_run(g, p0, p1, |r| {
+        let dst = &mut col[r.dst..r.dst + (r.ow1 - r.ow0)];
+        let Some(base) = r.base else {
+            dst.fill(T::ZERO);
+            return;
+        };
+        let (a, b) = (r.lo - r.ow0, r.hi - r.ow0);
+        dst[..a].fill(T::ZERO);
+        dst[b..].fill(T::ZERO);
+        if r.hi > r.lo {
+            let x0 = (base as isize + (r.lo * sx) as isize + r.offx) as usize;
+            if sx == 1 {
+                dst[a..b].copy_from_slice(&inp[x0..x0 + (b - a)]);
+            } else {
+                for (j, d) in dst[a..b].iter_mut().enumerate() {
+                    *d = inp[x0 + j * sx];
+                }
+            }
+        }
+    });
+}
+
+/// Adds `col` (`[c_in*K, p1-p0]`) back onto one batch item's input gradient `dinp`: the adjoint
+/// of [`vol2col`]. Taps in the padding are dropped. Order is fixed (row by row), so the sum
+/// is deterministic.
+pub(super) fn col2vol<T: GemmElem>(dinp: &mut [T], col: &[T], g: &Geom, p0: usize, p1: usize) {
+    assert!(
+        col.len() >= g.c_in * g.ksize() * (p1 - p0),
+        "col2vol: column buffer too small"
+    );
+    assert!(
+        dinp.len() >= g.c_in * g.in_size(),
+        "col2vol: input gradient too small"
+    );
+    let sx = g.stride[2];
+    for_each_run(g, p0, p1, |r| {
+        let Some(base) = r.base else { return };
+        if r.hi <= r.lo {
+            return;
+        }
+        let n = r.hi - r.lo;
+        let src = &col[r.dst + (r.lo - r.ow0)..][..n];
+        let x0 = (base as isize + (r.lo * sx) as isize + r.offx) as usize;
+        if sx == 1 {
+            for (d, &s) in dinp[x0..x0 + n].iter_mut().zip(src) {
+                *d = d.add(s);
+            }
+        } else {
+            for (j, &s) in src.iter().enumerate() {
+                let d = &mut dinp[x0 + j * sx];
+                *d = d.add(s);
+            }
+        }
+    });
+}
+
+/// Runs `f` on a thread-local scratch slice of `len` elements (contents unspecified), reusing
+/// the allocation across calls. The buffer is taken out of the thread-local while in use: a
+/// rayon worker blocked inside a nested GEMM may steal another conv task and re-enter here,
+/// and then simply gets a fresh buffer instead of a `RefCell` borrow panic.
+pub(super) fn with_scratch<T: GemmElem, R>(len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+    thread_local! {
+        static POOL: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
+    }
+    let mut buf: Vec<T> = POOL
+        .with(|p| {
+            let mut p = p.borrow_mut();
+            let i = p.iter().position(|b| b.is::<Vec<T>>())?;
+            p.swap_remove(i).downcast::<Vec<T>>().ok().map(|b| *b)
+        })
+        .unwrap_or_default();
+    if buf.len() < len {
+        buf.resize(len, T::ZERO);
+    }
+    let r = f(&mut buf[..len]);
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        // Keep one buffer per element type: the larger one if a nested call left one behind.
+        match p.iter().position(|b| b.is::<Vec<T>>()) {
+            Some(i)
+                if p[i]
+                    .downcast_ref::<Vec<T>>()
+                    .is_some_and(|v| v.len() >= buf.len()) => {}
+            Some(i) => p[i] = Box::new(buf),
+            None => p.push(Box::new(buf)),
+        }
+    });
+    r
+}
