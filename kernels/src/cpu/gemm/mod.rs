@@ -2,7 +2,30 @@
 //!
 //! Operands are described by an element offset and a row/column stride into a slice, so a
 //! transposed or sliced operand needs no copy (`A^T` is the same slice with `rs`/`cs` swapped).
-//! `beta == 0` overwrites C without reading it (NaN in C does not propagate), as in BLAS.
+//! `beta == 0` overwrites C without reading it (NaN in C does not propagate), as in BLAS, and
+//! likewise `alpha == 0` (or `k == 0`) only scales C, without reading A or B.
+//!
+//! Layout (after bluss/matrixmultiply): this file checks shapes and splits batches among threads,
+//! `dispatch.rs` picks the micro-kernel once, `loops.rs` runs the five blocked loops, `pack.rs`
+//! packs panels and `kernel/` holds one micro-kernel per ISA. Results are bit-identical for any
+//! number of rayon threads: no thread ever shares the K reduction of an element of C.
+
+mod dispatch;
+mod kernel;
+mod loops;
+mod pack;
+#[cfg(test)]
+mod tests;
+
+pub use dispatch::{kernel_name, Choice, PackedGemm};
+#[doc(hidden)]
+pub use loops::Job;
+
+use rayon::prelude::*;
+
+/// Below this many multiply-adds (`m*n*k`, about 128^3, some 50 µs on one core) a problem runs on
+/// one thread: splitting it would cost more in rayon overhead than it saves.
+const PAR_MIN_MACS: usize = 1 << 21;
 
 /// Element types the GEMM supports.
 pub trait GemmElem: Copy + Send + Sync + PartialEq + std::fmt::Debug + 'static {
@@ -11,28 +34,52 @@ pub trait GemmElem: Copy + Send + Sync + PartialEq + std::fmt::Debug + 'static {
     fn mul_add(self, a: Self, b: Self) -> Self; // self + a * b
     fn mul(self, b: Self) -> Self;
     fn add(self, b: Self) -> Self;
+    /// The packed GEMM bound to this CPU's best micro-kernel for the type (chosen once), or
+    /// `None` for element types without one, which fall back to [`naive`].
+    #[doc(hidden)]
+    fn packed_gemm() -> Option<Choice<Self>> {
+        None
+    }
 }
 
 impl GemmElem for f32 {
     const ZERO: f32 = 0.0;
     const ONE: f32 = 1.0;
     #[inline(always)]
-    fn mul_add(self, a: f32, b: f32) -> f32 { self + a * b }
+    fn mul_add(self, a: f32, b: f32) -> f32 {
+        self + a * b
+    }
     #[inline(always)]
-    fn mul(self, b: f32) -> f32 { self * b }
+    fn mul(self, b: f32) -> f32 {
+        self * b
+    }
     #[inline(always)]
-    fn add(self, b: f32) -> f32 { self + b }
+    fn add(self, b: f32) -> f32 {
+        self + b
+    }
+    fn packed_gemm() -> Option<Choice<f32>> {
+        Some(dispatch::f32_gemm())
+    }
 }
 
 impl GemmElem for f64 {
     const ZERO: f64 = 0.0;
     const ONE: f64 = 1.0;
     #[inline(always)]
-    fn mul_add(self, a: f64, b: f64) -> f64 { self + a * b }
+    fn mul_add(self, a: f64, b: f64) -> f64 {
+        self + a * b
+    }
     #[inline(always)]
-    fn mul(self, b: f64) -> f64 { self * b }
+    fn mul(self, b: f64) -> f64 {
+        self * b
+    }
     #[inline(always)]
-    fn add(self, b: f64) -> f64 { self + b }
+    fn add(self, b: f64) -> f64 {
+        self + b
+    }
+    fn packed_gemm() -> Option<Choice<f64>> {
+        Some(dispatch::f64_gemm())
+    }
 }
 
 /// Row and column strides (in elements) of a matrix operand.
@@ -43,16 +90,26 @@ pub struct Strides {
 }
 
 impl Strides {
-    pub const fn new(rs: usize, cs: usize) -> Self { Strides { rs, cs } }
+    pub const fn new(rs: usize, cs: usize) -> Self {
+        Strides { rs, cs }
+    }
     /// Row-major contiguous matrix with `cols` columns.
-    pub const fn row_major(cols: usize) -> Self { Strides { rs: cols, cs: 1 } }
+    pub const fn row_major(cols: usize) -> Self {
+        Strides { rs: cols, cs: 1 }
+    }
     /// The same matrix read transposed.
-    pub const fn t(self) -> Self { Strides { rs: self.cs, cs: self.rs } }
+    pub const fn t(self) -> Self {
+        Strides {
+            rs: self.cs,
+            cs: self.rs,
+        }
+    }
 }
 
 /// `C[m,n] = alpha * A[m,k] @ B[k,n] + beta * C[m,n]` for one matrix.
 /// `a[a_off + i*rs + p*cs]` is `A[i,p]`, and so on. Panics if an operand does not fit its slice.
 #[allow(clippy::too_many_arguments)]
+#[rustfmt::skip] // one line per operand: matrix, offset(s), strides
 pub fn gemm<T: GemmElem>(
     m: usize, n: usize, k: usize, alpha: T,
     a: &[T], a_off: usize, sa: Strides,
@@ -66,6 +123,7 @@ pub fn gemm<T: GemmElem>(
 /// Batched GEMM: problem `i` reads A at `a_offs[i]`, B at `b_offs[i]` and writes C at `c_offs[i]`.
 /// A and B offsets may repeat (broadcast batch dimensions); C blocks must not overlap.
 #[allow(clippy::too_many_arguments)]
+#[rustfmt::skip] // one line per operand: matrix, offset(s), strides
 pub fn gemm_batched<T: GemmElem>(
     m: usize, n: usize, k: usize, alpha: T,
     a: &[T], a_offs: &[usize], sa: Strides,
@@ -73,12 +131,86 @@ pub fn gemm_batched<T: GemmElem>(
     beta: T,
     c: &mut [T], c_offs: &[usize], sc: Strides,
 ) {
+    match T::packed_gemm() {
+        Some(choice) => batched_with(choice.run, m, n, k, alpha, a, a_offs, sa, b, b_offs, sb, beta, c, c_offs, sc),
+        None => {
+            check_batch(m, n, k, a, a_offs, sa, b, b_offs, sb, c, c_offs, sc);
+            for i in 0..c_offs.len() {
+                naive(m, n, k, alpha, a, a_offs[i], sa, b, b_offs[i], sb, beta, c, c_offs[i], sc);
+            }
+        }
+    }
+}
+
+/// [`gemm_batched`] on a given packed GEMM (the tests force each ISA's kernel through this).
+#[allow(clippy::too_many_arguments)]
+#[rustfmt::skip] // one line per operand: matrix, offset(s), strides
+fn batched_with<T: GemmElem>(
+    run: PackedGemm<T>,
+    m: usize, n: usize, k: usize, alpha: T,
+    a: &[T], a_offs: &[usize], sa: Strides,
+    b: &[T], b_offs: &[usize], sb: Strides,
+    beta: T,
+    c: &mut [T], c_offs: &[usize], sc: Strides,
+) {
+    check_batch(m, n, k, a, a_offs, sa, b, b_offs, sb, c, c_offs, sc);
+    let batch = c_offs.len();
+    if m == 0 || n == 0 || batch == 0 {
+        return;
+    }
+    let base = Job { m, n, k, alpha, beta, a: a.as_ptr(), sa, b: b.as_ptr(), sb, c: c.as_mut_ptr(), sc };
+    // SAFETY (for the offsets here and every `run` below): check_batch proved that every element
+    // each problem addresses lies inside its slice.
+    let job = |i: usize| unsafe { base.at(a_offs[i], b_offs[i], c_offs[i]) };
+    let threads = rayon::current_num_threads();
+    let macs = m.saturating_mul(n).saturating_mul(k);
+    let c_ok = loops::c_is_injective(m, n, sc);
+    // Many problems: one thread per problem (each runs single-threaded, so its result is the
+    // same as alone). Few large ones: one after another, each split across the threads.
+    let by_batch = threads > 1
+        && batch > 1
+        && c_ok
+        && macs.saturating_mul(batch) >= PAR_MIN_MACS
+        && (macs < PAR_MIN_MACS || batch % threads == 0 || batch >= 4 * threads)
+        && blocks_disjoint(c_offs, (m - 1) * sc.rs + (n - 1) * sc.cs + 1);
+    if by_batch {
+        // Group tiny problems so a rayon task stays above ~100k multiply-adds.
+        let min_len = ((1usize << 17) / macs.max(1)).max(1);
+        // SAFETY: C blocks are disjoint (checked above), so threads write disjoint memory.
+        (0..batch).into_par_iter().with_min_len(min_len).for_each(|i| unsafe { run(&job(i), 1) });
+    } else {
+        let t = if macs >= PAR_MIN_MACS { threads } else { 1 };
+        for i in 0..batch {
+            // SAFETY: see `job`; `gemm_packed` only splits C across threads when it is injective.
+            unsafe { run(&job(i), t) };
+        }
+    }
+}
+
+/// Whether the C blocks `[off, off + extent)` of a batch are pairwise disjoint (conservative:
+/// blocks interleaved through their strides count as overlapping and run one after another).
+fn blocks_disjoint(offs: &[usize], extent: usize) -> bool {
+    let apart = |o: &[usize]| o.windows(2).all(|w| w[1] >= w[0].saturating_add(extent));
+    apart(offs) || {
+        let mut sorted = offs.to_vec();
+        sorted.sort_unstable();
+        apart(&sorted)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[rustfmt::skip] // one line per operand: matrix, offset(s), strides
+fn check_batch<T>(
+    m: usize, n: usize, k: usize,
+    a: &[T], a_offs: &[usize], sa: Strides,
+    b: &[T], b_offs: &[usize], sb: Strides,
+    c: &[T], c_offs: &[usize], sc: Strides,
+) {
     assert!(a_offs.len() == b_offs.len() && b_offs.len() == c_offs.len(), "gemm_batched: offset lists differ in length");
     for i in 0..c_offs.len() {
         check_fits("A", a.len(), a_offs[i], m, k, sa);
         check_fits("B", b.len(), b_offs[i], k, n, sb);
         check_fits("C", c.len(), c_offs[i], m, n, sc);
-        naive(m, n, k, alpha, a, a_offs[i], sa, b, b_offs[i], sb, beta, c, c_offs[i], sc);
     }
 }
 
@@ -86,12 +218,20 @@ fn check_fits(name: &str, len: usize, off: usize, rows: usize, cols: usize, s: S
     if rows == 0 || cols == 0 {
         return;
     }
-    let last = off + (rows - 1) * s.rs + (cols - 1) * s.cs;
-    assert!(last < len, "gemm: operand {name} ({rows}x{cols}, offset {off}, strides {s:?}) overruns its slice of {len}");
+    // Checked arithmetic: a wrapped sum would pass the bound and let the kernels read outside.
+    let last = (rows - 1)
+        .checked_mul(s.rs)
+        .and_then(|r| (cols - 1).checked_mul(s.cs).and_then(|c| r.checked_add(c)))
+        .and_then(|x| x.checked_add(off));
+    assert!(
+        last.is_some_and(|l| l < len),
+        "gemm: operand {name} ({rows}x{cols}, offset {off}, strides {s:?}) overruns its slice of {len}"
+    );
 }
 
 /// Reference triple loop: the oracle for the optimised kernels' tests.
 #[allow(clippy::too_many_arguments)]
+#[rustfmt::skip] // one line per operand: matrix, offset(s), strides
 pub fn naive<T: GemmElem>(
     m: usize, n: usize, k: usize, alpha: T,
     a: &[T], a_off: usize, sa: Strides,

@@ -1,0 +1,123 @@
+//! AVX-512F f32 micro-kernel: 32 zmm registers hold an `MR x (16 * NV)` tile of accumulators.
+//!
+//! Each step of the K loop loads `NV` vectors of the B panel, broadcasts `MR` scalars of the A
+//! panel (folded into the FMA as an embedded `{1to16}` broadcast) and issues `MR * NV` FMAs.
+
+use std::arch::x86_64::*;
+
+use super::{store_tile, GemmKernel};
+
+/// f32, 14x32 tile: 28 accumulators + 2 B vectors fit the 32 zmm registers.
+pub struct Avx512F32;
+
+const MR: usize = 14;
+const NV: usize = 2;
+
+impl GemmKernel for Avx512F32 {
+    type Elem = f32;
+    const MR: usize = MR;
+    const NR: usize = 16 * NV;
+    const KC: usize = 256;
+    const MC: usize = 14 * 12;
+    const NC: usize = 2048;
+    const NAME: &'static str = "avx512f";
+
+    fn is_supported() -> bool {
+        is_x86_feature_detected!("avx512f")
+    }
+
+    unsafe fn pack_a(dst: *mut f32, a: *const f32, rs: usize, cs: usize, mc: usize, kc: usize) {
+        crate::cpu::gemm::pack::pack_panels_w::<f32, MR>(dst, a, rs, cs, mc, kc)
+    }
+
+    unsafe fn pack_b(dst: *mut f32, b: *const f32, rs: usize, cs: usize, kc: usize, nc: usize) {
+        crate::cpu::gemm::pack::pack_panels_w::<f32, { 16 * NV }>(dst, b, cs, rs, nc, kc)
+    }
+
+    unsafe fn kernel(
+        k: usize,
+        alpha: f32,
+        a: *const f32,
+        b: *const f32,
+        beta: f32,
+        c: *mut f32,
+        rsc: usize,
+        csc: usize,
+        rows: usize,
+        cols: usize,
+    ) {
+        kernel_f32::<MR, NV>(k, alpha, a, b, beta, c, rsc, csc, rows, cols)
+    }
+}
+
+/// The register tile. `MR` and `NV` are constants so every loop over them unrolls and the
+/// accumulator array lives in registers (it is only ever indexed by constants).
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+unsafe fn kernel_f32<const MR: usize, const NV: usize>(
+    k: usize,
+    alpha: f32,
+    a: *const f32,
+    b: *const f32,
+    beta: f32,
+    c: *mut f32,
+    rsc: usize,
+    csc: usize,
+    rows: usize,
+    cols: usize,
+) {
+    // Pull the C tile towards L1 while the K loop runs; it is read (beta != 0) and written last.
+    for i in 0..MR {
+        if i < rows {
+            let ci = c.wrapping_add(i * rsc);
+            _mm_prefetch::<_MM_HINT_T0>(ci as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(ci.wrapping_add((cols - 1) * csc) as *const i8);
+        }
+    }
+    let mut acc = [[_mm512_setzero_ps(); NV]; MR];
+    let (mut a, mut b) = (a, b);
+    for _ in 0..k {
+        let mut bv = [_mm512_setzero_ps(); NV];
+        for v in 0..NV {
+            bv[v] = _mm512_loadu_ps(b.add(16 * v));
+        }
+        for i in 0..MR {
+            let ai = _mm512_set1_ps(*a.add(i));
+            for v in 0..NV {
+                acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+            }
+        }
+        a = a.add(MR);
+        b = b.add(16 * NV);
+    }
+
+    let va = _mm512_set1_ps(alpha);
+    let vb = _mm512_set1_ps(beta);
+    if csc == 1 {
+        // Contiguous C rows: masked vector stores cover edge columns, `i < rows` edge rows.
+        for i in 0..MR {
+            if i < rows {
+                let ci = c.wrapping_add(i * rsc);
+                for v in 0..NV {
+                    let lanes = cols.saturating_sub(16 * v).min(16);
+                    let m = ((1u32 << lanes) - 1) as __mmask16;
+                    let p = ci.wrapping_add(16 * v);
+                    let mut x = _mm512_mul_ps(va, acc[i][v]);
+                    if beta != 0.0 {
+                        x = _mm512_add_ps(x, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m, p)));
+                    }
+                    _mm512_mask_storeu_ps(p, m, x);
+                }
+            }
+        }
+    } else {
+        let mut tile = [[0f32; 16]; 64];
+        for i in 0..MR {
+            for v in 0..NV {
+                _mm512_storeu_ps(tile[i * NV + v].as_mut_ptr(), acc[i][v]);
+            }
+        }
+        let flat = std::slice::from_raw_parts(tile.as_ptr() as *const f32, MR * NV * 16);
+        store_tile(flat, 16 * NV, alpha, beta, c, rsc, csc, rows, cols);
+    }
+}

@@ -1,0 +1,122 @@
+//! Micro-kernels: one unit struct per ISA and element type behind the [`GemmKernel`] trait.
+//!
+//! A micro-kernel multiplies a packed `MR x kc` panel of A by a packed `kc x NR` panel of B into
+//! an `MR x NR` register tile, then folds the tile into C as `C = alpha * AB + beta * C`. The
+//! loops in `loops.rs` are generic over the trait, so each ISA only writes the register tile.
+
+use super::GemmElem;
+
+pub mod scalar;
+
+#[cfg(target_arch = "x86_64")]
+pub mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod avx512;
+
+/// One micro-kernel and the cache blocking that suits it (matrixmultiply's `GemmKernel`).
+///
+/// Packed layouts (see `pack.rs`): the A panel stores `A[i, p]` at `a[p * MR + i]`, the B panel
+/// stores `B[p, j]` at `b[p * NR + j]`, both zero-padded to full `MR`/`NR` width.
+pub trait GemmKernel {
+    type Elem: GemmElem;
+    /// Rows of the register tile (broadcast from A).
+    const MR: usize;
+    /// Columns of the register tile (vector loads from B; C rows are contiguous along it).
+    const NR: usize;
+    /// Depth of one packed block; the K loop is split into blocks of at most this size. The split
+    /// depends only on `k`, never on threads, so every C element sums its products in one order.
+    const KC: usize;
+    /// Rows of A packed at once (the packed `MC x KC` block of A should stay in L2).
+    const MC: usize;
+    /// Columns of B packed at once (the packed `KC x NC` block of B streams from L3).
+    const NC: usize;
+    const NAME: &'static str;
+
+    /// Whether this CPU can run the kernel; the kernel is only called after this returned true.
+    fn is_supported() -> bool;
+
+    /// Packs `mc x kc` of A (`a` points at its first element, strides `rs`, `cs`) into MR-row
+    /// panels at `dst` (`round_up(mc, MR) * kc` elements).
+    ///
+    /// # Safety
+    /// Every `a + i*rs + p*cs` for `i < mc`, `p < kc` is readable; `dst` has room.
+    unsafe fn pack_a(
+        dst: *mut Self::Elem,
+        a: *const Self::Elem,
+        rs: usize,
+        cs: usize,
+        mc: usize,
+        kc: usize,
+    ) {
+        super::pack::pack_panels::<Self::Elem>(Self::MR, dst, a, rs, cs, mc, kc)
+    }
+
+    /// Packs `kc x nc` of B into NR-column panels at `dst` (`kc * round_up(nc, NR)` elements).
+    ///
+    /// # Safety
+    /// Every `b + p*rs + j*cs` for `p < kc`, `j < nc` is readable; `dst` has room.
+    unsafe fn pack_b(
+        dst: *mut Self::Elem,
+        b: *const Self::Elem,
+        rs: usize,
+        cs: usize,
+        kc: usize,
+        nc: usize,
+    ) {
+        super::pack::pack_panels::<Self::Elem>(Self::NR, dst, b, cs, rs, nc, kc)
+    }
+
+    /// `C[0..rows, 0..cols] = alpha * (A_panel @ B_panel) + beta * C` for one register tile;
+    /// `C[i, j]` is at `c + i*rsc + j*csc`. `beta == 0` writes C without reading it.
+    ///
+    /// # Safety
+    /// `is_supported()`; `a` holds `k * MR` and `b` holds `k * NR` elements; `rows <= MR`,
+    /// `cols <= NR`, and the `rows x cols` tile of C is writable.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn kernel(
+        k: usize,
+        alpha: Self::Elem,
+        a: *const Self::Elem,
+        b: *const Self::Elem,
+        beta: Self::Elem,
+        c: *mut Self::Elem,
+        rsc: usize,
+        csc: usize,
+        rows: usize,
+        cols: usize,
+    );
+}
+
+/// Folds a finished register tile (`acc[i * nr + j]`) into C through plain scalar arithmetic.
+///
+/// Used for edge tiles and strided C. It performs the same two roundings as the vector stores
+/// (`alpha * acc`, then `+ beta * c`), so an element's value never depends on whether it landed
+/// in a full tile or an edge tile, and so not on how the work was split among threads.
+///
+/// # Safety
+/// The `rows x cols` tile at `c` with strides `rsc`, `csc` is writable; `acc` is `rows x nr`.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn store_tile<T: GemmElem>(
+    acc: &[T],
+    nr: usize,
+    alpha: T,
+    beta: T,
+    c: *mut T,
+    rsc: usize,
+    csc: usize,
+    rows: usize,
+    cols: usize,
+) {
+    for i in 0..rows {
+        for j in 0..cols {
+            let cij = c.add(i * rsc + j * csc);
+            let v = alpha.mul(acc[i * nr + j]);
+            *cij = if beta == T::ZERO {
+                v
+            } else {
+                v.add(beta.mul(*cij))
+            };
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! Portable micro-kernel: plain Rust, any [`GemmElem`], any target. It is the fallback where no
+//! SIMD kernel applies and the oracle the SIMD kernels are tested against (through `naive`).
+
+use std::marker::PhantomData;
+
+use super::{store_tile, GemmKernel};
+use crate::cpu::gemm::GemmElem;
+
+/// 4x8 register tile; small enough for 16 registers, wide enough that the compiler vectorises
+/// the `j` loop with baseline SSE2/NEON. Multiply and add round separately (`GemmElem::mul_add`).
+pub struct Scalar<T>(PhantomData<T>);
+
+const MR: usize = 4;
+const NR: usize = 8;
+
+impl<T: GemmElem> GemmKernel for Scalar<T> {
+    type Elem = T;
+    const MR: usize = MR;
+    const NR: usize = NR;
+    const KC: usize = 256;
+    const MC: usize = 64;
+    const NC: usize = 1024;
+    const NAME: &'static str = "scalar";
+
+    fn is_supported() -> bool {
+        true
+    }
+
+    unsafe fn kernel(
+        k: usize,
+        alpha: T,
+        a: *const T,
+        b: *const T,
+        beta: T,
+        c: *mut T,
+        rsc: usize,
+        csc: usize,
+        rows: usize,
+        cols: usize,
+    ) {
+        let mut acc = [T::ZERO; MR * NR];
+        for p in 0..k {
+            let ap = std::slice::from_raw_parts(a.add(p * MR), MR);
+            let bp = std::slice::from_raw_parts(b.add(p * NR), NR);
+            for i in 0..MR {
+                for j in 0..NR {
+                    acc[i * NR + j] = acc[i * NR + j].mul_add(ap[i], bp[j]);
+                }
+            }
+        }
+        store_tile(&acc, NR, alpha, beta, c, rsc, csc, rows, cols);
+    }
+}
