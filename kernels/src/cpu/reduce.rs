@@ -1,1 +1,0 @@
-//! TODO(this session): being written.
