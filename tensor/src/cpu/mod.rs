@@ -1,0 +1,3 @@
+//! CPU-side helpers shared by the ops: strided iteration over views.
+
+pub mod strided;

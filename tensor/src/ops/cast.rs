@@ -1,0 +1,58 @@
+//! dtype conversion. Float -> int truncates toward zero (saturating), anything -> bool is `x != 0`.
+
+use crate::cpu::strided;
+use crate::storage::CpuStorage;
+use crate::{storage_of, with_type, DType, Layout, Result, Tensor, WithDType};
+use half::{bf16, f16};
+
+fn convert<S: WithDType, D: WithDType>(src: &[S], l: &Layout, to: DType) -> CpuStorage {
+    if to == DType::Bool {
+        return CpuStorage::Bool(strided::map1(src, l, |x| (x.to_f64() != 0.0) as u8));
+    }
+    storage_of(strided::map1(src, l, |x| D::from_f64(x.to_f64())), to)
+}
+
+/// Cast a strided view into a new contiguous buffer of `to`.
+pub(crate) fn cast_storage(s: &CpuStorage, l: &Layout, to: DType) -> CpuStorage {
+    // Fast paths through f32 for the half types (a single rounding either way).
+    match (s, to) {
+        (CpuStorage::F32(v), DType::F16) => return CpuStorage::F16(strided::map1(v, l, f16::from_f32)),
+        (CpuStorage::F32(v), DType::BF16) => return CpuStorage::BF16(strided::map1(v, l, bf16::from_f32)),
+        (CpuStorage::F16(v), DType::F32) => return CpuStorage::F32(strided::map1(v, l, |x| x.to_f32())),
+        (CpuStorage::BF16(v), DType::F32) => return CpuStorage::F32(strided::map1(v, l, |x| x.to_f32())),
+        _ => {}
+    }
+    with_type!(s.dtype(), S => {
+        let src = S::slice(s).expect("dtype tag matches storage variant");
+        with_type!(to, D => convert::<S, D>(src, l, to))
+    })
+}
+
+impl Tensor {
+    /// Convert to `dtype` (a no-op clone when the dtype already matches).
+    pub fn to_dtype(&self, dtype: DType) -> Result<Tensor> {
+        if dtype == self.dtype() {
+            return Ok(self.clone());
+        }
+        let s = self.with_cpu(|s, l| cast_storage(s, l, dtype));
+        Tensor::from_cpu_storage(s, self.shape())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn casts_round_and_saturate() {
+        let t = Tensor::from_vec(vec![1.5f32, -2.7, 0.0, 1e10], &[4]).unwrap();
+        assert_eq!(t.to_dtype(DType::I64).unwrap().to_vec::<i64>().unwrap(), vec![1, -2, 0, 10_000_000_000]);
+        assert_eq!(t.to_dtype(DType::Bool).unwrap().to_vec::<u8>().unwrap(), vec![1, 1, 0, 1]);
+        let h = t.to_dtype(DType::BF16).unwrap().to_dtype(DType::F32).unwrap().to_vec::<f32>().unwrap();
+        assert_eq!(h[0], 1.5);
+        assert!((h[1] + 2.7).abs() < 0.02);
+        // strided source
+        let m = Tensor::from_vec((0..6).map(|x| x as f64).collect(), &[2, 3]).unwrap().t().unwrap();
+        assert_eq!(m.to_dtype(DType::F32).unwrap().to_vec::<f32>().unwrap(), vec![0., 3., 1., 4., 2., 5.]);
+    }
+}
