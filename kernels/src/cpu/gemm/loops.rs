@@ -95,6 +95,10 @@ pub unsafe fn gemm_packed<K: GemmKernel>(job: &Job<K::Elem>, threads: usize) {
 }
 
 /// The five loops over one piece of C (`rows x cols`), on the calling thread.
+///
+/// The micro-kernel broadcasts from A and loads vectors from B, so (as in BLIS's zen4 setup,
+/// where the roles of A and B are mirrored) the small broadcast panel of A (`kc x MR`) is the
+/// one that stays in L1 while loop 1 streams B's panels from the L2-sized packed block of B.
 unsafe fn gemm_piece<K: GemmKernel>(job: &Job<K::Elem>, rows: Range<usize>, cols: Range<usize>) {
     let (mr, nr, k) = (K::MR, K::NR, job.k);
     let kc = block(k, K::KC, 1);
@@ -105,44 +109,46 @@ unsafe fn gemm_piece<K: GemmKernel>(job: &Job<K::Elem>, rows: Range<usize>, cols
     let (ap, bp) = (abuf.ptr::<K::Elem>(), bbuf.ptr::<K::Elem>());
     let (sa, sb, sc) = (job.sa, job.sb, job.sc);
 
-    // LOOP 5: split n into nc parts (one packed B block per part and K block).
-    for jc in cols.clone().step_by(nc) {
-        let ncb = nc.min(cols.end - jc);
+    // LOOP 5: split m into mc parts (the packed MC x KC block of A stays in L3).
+    for ic in rows.clone().step_by(mc) {
+        let mcb = mc.min(rows.end - ic);
         // LOOP 4: split k into kc parts; beta applies on the first, later parts accumulate.
         for pc in (0..k).step_by(kc) {
             let kcb = kc.min(k - pc);
-            K::pack_b(
-                bp,
-                job.b.add(pc * sb.rs + jc * sb.cs),
-                sb.rs,
-                sb.cs,
+            K::pack_a(
+                ap,
+                job.a.add(ic * sa.rs + pc * sa.cs),
+                sa.rs,
+                sa.cs,
+                mcb,
                 kcb,
-                ncb,
             );
             let beta = if pc == 0 { job.beta } else { K::Elem::ONE };
-            // LOOP 3: split m into mc parts (one packed A block each, reused for all of B's block).
-            for ic in rows.clone().step_by(mc) {
-                let mcb = mc.min(rows.end - ic);
-                K::pack_a(
-                    ap,
-                    job.a.add(ic * sa.rs + pc * sa.cs),
-                    sa.rs,
-                    sa.cs,
-                    mcb,
+            // LOOP 3: split n into nc parts (the packed KC x NC block of B stays in L2).
+            for jc in cols.clone().step_by(nc) {
+                let ncb = nc.min(cols.end - jc);
+                K::pack_b(
+                    bp,
+                    job.b.add(pc * sb.rs + jc * sb.cs),
+                    sb.rs,
+                    sb.cs,
                     kcb,
+                    ncb,
                 );
-                // LOOP 2: split nc into NR-column micro-panels of B (each stays in L1 for loop 1).
-                for jr in (0..ncb).step_by(nr) {
-                    let b_panel = bp.add(jr * kcb);
-                    // LOOP 1: split mc into MR-row micro-panels of A: one register tile each.
-                    for ir in (0..mcb).step_by(mr) {
-                        let ct = job.c.add((ic + ir) * sc.rs + (jc + jr) * sc.cs);
-                        let (tr, tc) = (mr.min(mcb - ir), nr.min(ncb - jr));
+                // LOOP 2: split mc into MR-row micro-panels of A (each stays in L1 for loop 1).
+                for ir in (0..mcb).step_by(mr) {
+                    let a_panel = ap.add(ir * kcb);
+                    let c_row = job.c.add((ic + ir) * sc.rs);
+                    let tr = mr.min(mcb - ir);
+                    // LOOP 1: split nc into NR-column micro-panels of B: one register tile each.
+                    for jr in (0..ncb).step_by(nr) {
+                        let ct = c_row.add((jc + jr) * sc.cs);
+                        let tc = nr.min(ncb - jr);
                         K::kernel(
                             kcb,
                             job.alpha,
-                            ap.add(ir * kcb),
-                            b_panel,
+                            a_panel,
+                            bp.add(jr * kcb),
                             beta,
                             ct,
                             sc.rs,

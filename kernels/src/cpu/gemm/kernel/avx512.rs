@@ -17,9 +17,14 @@ impl GemmKernel for Avx512F32 {
     type Elem = f32;
     const MR: usize = MR;
     const NR: usize = 16 * NV;
-    const KC: usize = 256;
-    const MC: usize = 14 * 12;
-    const NC: usize = 2048;
+    // Blocking measured on Zen 4 (32 KiB L1d, 1 MiB L2 per core): the 14 x 512 A micro-panel
+    // (28 KiB) stays in L1, the 512 x 512 B block (1 MiB) in L2; KC 256..640 and NC 384..768
+    // are within noise of each other (~100 GFLOP/s per core of a measured 116 FMA peak).
+    // MC is large because the A block only streams (once per B block) from L3 and a smaller
+    // one repacks B more often.
+    const KC: usize = 512;
+    const MC: usize = 14 * 192;
+    const NC: usize = 512;
     const NAME: &'static str = "avx512f";
 
     fn is_supported() -> bool {

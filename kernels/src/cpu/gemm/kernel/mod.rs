@@ -26,9 +26,11 @@ pub trait GemmKernel {
     /// Depth of one packed block; the K loop is split into blocks of at most this size. The split
     /// depends only on `k`, never on threads, so every C element sums its products in one order.
     const KC: usize;
-    /// Rows of A packed at once (the packed `MC x KC` block of A should stay in L2).
+    /// Rows of A packed at once (the packed `MC x KC` block of A stays in L3; B is repacked
+    /// once per block, so larger is cheaper as long as L3 holds it).
     const MC: usize;
-    /// Columns of B packed at once (the packed `KC x NC` block of B streams from L3).
+    /// Columns of B packed at once (the packed `KC x NC` block of B stays in L2 while the A
+    /// micro-panels of one A block sweep over it).
     const NC: usize;
     const NAME: &'static str;
 

@@ -18,8 +18,8 @@ impl<T: GemmElem> GemmKernel for Scalar<T> {
     const MR: usize = MR;
     const NR: usize = NR;
     const KC: usize = 256;
-    const MC: usize = 64;
-    const NC: usize = 1024;
+    const MC: usize = 256;
+    const NC: usize = 256;
     const NAME: &'static str = "scalar";
 
     fn is_supported() -> bool {
