@@ -20,6 +20,6 @@ pub use dtype::{storage_of, DType, WithDType};
 pub use error::{Error, Result};
 pub use layout::Layout;
 pub use random::Generator;
-pub use tensor::Tensor;
+pub use tensor::{Tensor, TensorData};
 pub use wrt_kernels as kernels;
 pub use wrt_kernels::cpu::elementwise::{Binary, Cmp, Unary};

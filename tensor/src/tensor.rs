@@ -159,6 +159,23 @@ impl Tensor {
         }
     }
 
+    /// Borrow the elements of a contiguous tensor as a typed slice (no copy). The storage stays read-locked
+    /// while the returned guard lives.
+    pub fn data<T: WithDType>(&self) -> Result<TensorData<'_, T>> {
+        let range = self.layout.contiguous_range().ok_or_else(|| Error::InvalidArgument {
+            op: "data",
+            msg: format!("needs a contiguous tensor, got strides {:?}", self.strides()),
+        })?;
+        let guard = self.read();
+        let ok = match &*guard {
+            Storage::Cpu(s) => T::slice(s).is_some(),
+        };
+        if !ok {
+            return Err(Error::DType { op: "data", got: self.dtype, expected: format!("{:?}", T::DTYPE) });
+        }
+        Ok(TensorData { guard, range, _t: std::marker::PhantomData })
+    }
+
     /// Copy the elements out in row-major order.
     pub fn to_vec<T: WithDType>(&self) -> Result<Vec<T>> {
         if self.dtype == DType::Bool && T::DTYPE == DType::U8 {
@@ -400,6 +417,22 @@ impl Tensor {
             return Err(Error::DType { op, got: other.dtype, expected: format!("{} (the first operand's dtype)", self.dtype) });
         }
         Ok(())
+    }
+}
+
+/// A read-locked, typed view of a contiguous tensor's elements (see `Tensor::data`).
+pub struct TensorData<'a, T> {
+    guard: RwLockReadGuard<'a, Storage>,
+    range: std::ops::Range<usize>,
+    _t: std::marker::PhantomData<T>,
+}
+
+impl<T: WithDType> std::ops::Deref for TensorData<'_, T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        match &*self.guard {
+            Storage::Cpu(s) => &T::slice(s).expect("dtype checked when the guard was made")[self.range.clone()],
+        }
     }
 }
 

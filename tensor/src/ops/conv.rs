@@ -2,7 +2,8 @@
 //! backward. Every conv is run as a 3-D conv with leading unit spatial dims by the im2col+GEMM kernels of
 //! `wrt_kernels::cpu::conv`; this file validates shapes and converts dtypes (half types compute in f32).
 
-use crate::{DType, Error, Result, Tensor};
+use super::float::{check_float, finish, with_float};
+use crate::{Error, Result, Tensor};
 use wrt_kernels::cpu::conv::{self as k, ConvParams, ConvTransposeParams};
 use wrt_kernels::cpu::gemm::GemmElem;
 
@@ -56,16 +57,6 @@ fn spatial(t: &Tensor) -> [usize; 3] {
     d
 }
 
-fn check_float(op: &'static str, ts: &[&Tensor]) -> Result<()> {
-    for t in ts {
-        if !t.dtype().is_float() {
-            return Err(Error::DType { op, got: t.dtype(), expected: "a float dtype".into() });
-        }
-        ts[0].same_dtype(t, op)?;
-    }
-    Ok(())
-}
-
 /// Validate input/weight and build kernel params.
 fn conv_params(op: &'static str, x: &Tensor, w: &Tensor, s: &ConvSpec) -> Result<ConvParams> {
     let sd = x.rank().wrapping_sub(2);
@@ -99,28 +90,6 @@ fn out_shape(n: usize, c: usize, dims: [usize; 3], sd: usize) -> Vec<usize> {
     let mut s = vec![n, c];
     s.extend_from_slice(&dims[3 - sd..]);
     s
-}
-
-/// Run `f` on contiguous f32/f64 views of the tensors (half types go through f32 and back).
-fn with_float<R>(op: &'static str, ts: &[&Tensor], f32f: impl FnOnce(&[&[f32]]) -> R, f64f: impl FnOnce(&[&[f64]]) -> R) -> Result<R> {
-    let dtype = ts[0].dtype();
-    let work = if dtype == DType::F64 { DType::F64 } else { DType::F32 };
-    let cs: Vec<Tensor> = ts.iter().map(|t| t.to_dtype(work)?.contiguous()).collect::<Result<_>>()?;
-    let guards: Vec<_> = cs.iter().collect();
-    if work == DType::F64 {
-        let vs: Vec<Vec<f64>> = guards.iter().map(|t| t.to_vec::<f64>()).collect::<Result<_>>()?;
-        let refs: Vec<&[f64]> = vs.iter().map(|v| v.as_slice()).collect();
-        Ok(f64f(&refs))
-    } else {
-        let _ = op;
-        let vs: Vec<Vec<f32>> = guards.iter().map(|t| t.to_vec::<f32>()).collect::<Result<_>>()?;
-        let refs: Vec<&[f32]> = vs.iter().map(|v| v.as_slice()).collect();
-        Ok(f32f(&refs))
-    }
-}
-
-fn finish<T: crate::WithDType>(v: Vec<T>, shape: &[usize], dtype: DType) -> Result<Tensor> {
-    Tensor::from_vec(v, shape)?.to_dtype(dtype)
 }
 
 fn alloc<T: GemmElem + Default>(n: usize) -> Vec<T> {

@@ -4,6 +4,9 @@ mod binary;
 mod cast;
 mod conv;
 mod create;
+mod float;
+mod norm;
+mod pool;
 mod index;
 mod matmul;
 mod reduce;
@@ -12,4 +15,6 @@ mod softmax;
 mod unary;
 
 pub use conv::ConvSpec;
+pub use norm::Normed;
+pub use pool::PoolSpec;
 pub use shape::PadMode;
