@@ -7,6 +7,7 @@
 //! `g` is a plain row-major `[c_out/groups, c_in/groups*K]` matrix against rows of group `g`.
 
 use crate::cpu::gemm::GemmElem;
+use rayon::prelude::*;
 use std::any::Any;
 use std::cell::RefCell;
 
@@ -64,6 +65,15 @@ impl Geom {
             self.stride.iter().chain(&self.dilation).all(|&s| s > 0),
             "conv: stride and dilation must be positive"
         );
+    }
+
+    /// Whether batch items should run one after another. When one item's GEMMs are large the
+    /// GEMM splits them across all threads and vol2col splits over channels; running items
+    /// side by side on top of that nests two levels of rayon splitting and measured ~2x slower
+    /// (conv 3x3 64->64 on 32x32, 2 cores). Small items run side by side instead.
+    pub fn serial_items(&self) -> bool {
+        const SERIAL_MACS: usize = if cfg!(test) { 1 << 10 } else { 1 << 21 };
+        self.n <= 1 || self.c_out * self.cig() * self.ksize() * self.chunk_len() >= SERIAL_MACS
     }
 
     /// Output positions per column chunk: the per-thread column buffer stays under
@@ -139,10 +149,10 @@ fn in_bounds(o: usize, stride: usize, off: isize, len: usize) -> Option<usize> {
     (i >= 0 && (i as usize) < len).then_some(i as usize)
 }
 
-/// One row segment as vol2col/col2vol see it: `dst` is its first column index in the column
-/// buffer, `ow0..ow1` its output columns, `lo..hi` the subrange whose input x coordinate
-/// `ow*stride + offx` is inside the input, `base` the input index of x == 0 on its input row
-/// (None when the row lies in the padding along D or H).
+/// One row segment as vol2col/col2vol see it: `dst` is its first column index in the channel's
+/// block of the column buffer, `ow0..ow1` its output columns, `lo..hi` the subrange whose input
+/// x coordinate `ow*stride + offx` is inside the input, `base` the index (within the channel's
+/// input plane) of x == 0 on its input row, None when the row lies in the padding along D or H.
 struct Run {
     dst: usize,
     ow0: usize,
@@ -153,111 +163,132 @@ struct Run {
     offx: isize,
 }
 
-/// Walks every (column row, segment) pair of output positions `p0..p1`. Shared by vol2col and
-/// col2vol so both see exactly the same geometry.
-fn for_each_run(g: &Geom, p0: usize, p1: usize, mut f: impl FnMut(&Run)) {
+/// Walks every (kernel tap, segment) pair of one channel: the channel's `K` rows of the column
+/// buffer. Shared by vol2col and col2vol so both see exactly the same geometry.
+fn for_each_run(g: &Geom, segs: &[Segment], len: usize, mut f: impl FnMut(&Run)) {
     let [d_in, h_in, w_in] = g.in_dims;
     let [kd, kh, kw] = g.kernel;
-    let len = p1 - p0;
-    let segs = segments(g.out_dims, p0, p1);
     let mut row = 0;
-    for c in 0..g.c_in {
-        let c_base = c * d_in * h_in * w_in;
-        for kz in 0..kd {
-            let offz = tap_offset(kz, g.dilation[0], g.padding[0]);
-            for ky in 0..kh {
-                let offy = tap_offset(ky, g.dilation[1], g.padding[1]);
-                for kx in 0..kw {
-                    let offx = tap_offset(kx, g.dilation[2], g.padding[2]);
-                    let (lo, hi) = valid_range(offx, g.stride[2], w_in);
-                    for s in &segs {
-                        let base = in_bounds(s.od, g.stride[0], offz, d_in)
-                            .zip(in_bounds(s.oh, g.stride[1], offy, h_in))
-                            .map(|(iz, iy)| c_base + (iz * h_in + iy) * w_in);
-                        let lo = lo.clamp(s.ow0, s.ow1);
-                        let hi = hi.clamp(lo, s.ow1);
-                        f(&Run {
-                            dst: row * len + s.col,
-                            ow0: s.ow0,
-                            ow1: s.ow1,
-                            lo,
-                            hi,
-                            base,
-                            offx,
-                        });
-                    }
-                    row += 1;
+    for kz in 0..kd {
+        let offz = tap_offset(kz, g.dilation[0], g.padding[0]);
+        for ky in 0..kh {
+            let offy = tap_offset(ky, g.dilation[1], g.padding[1]);
+            for kx in 0..kw {
+                let offx = tap_offset(kx, g.dilation[2], g.padding[2]);
+                let (lo, hi) = valid_range(offx, g.stride[2], w_in);
+                for s in segs {
+                    let base = in_bounds(s.od, g.stride[0], offz, d_in)
+                        .zip(in_bounds(s.oh, g.stride[1], offy, h_in))
+                        .map(|(iz, iy)| (iz * h_in + iy) * w_in);
+                    let lo = lo.clamp(s.ow0, s.ow1);
+                    let hi = hi.clamp(lo, s.ow1);
+                    f(&Run {
+                        dst: row * len + s.col,
+                        ow0: s.ow0,
+                        ow1: s.ow1,
+                        lo,
+                        hi,
+                        base,
+                        offx,
+                    });
                 }
+                row += 1;
             }
         }
     }
 }
 
+/// Channels per rayon task in vol2col/col2vol: at least ~32k column elements, so that a small
+/// problem does not pay more in task overhead than it copies.
+fn channels_per_task(g: &Geom, len: usize) -> usize {
+    ((1 << 15) / (g.ksize() * len).max(1)).max(1)
+}
+
 /// Fills `col` (`[c_in*K, p1-p0]` row-major) from one batch item's input `inp` (`[c_in, D, H, W]`).
+/// Channels fill disjoint row blocks, so they run in parallel.
 pub(super) fn vol2col<T: GemmElem>(col: &mut [T], inp: &[T], g: &Geom, p0: usize, p1: usize) {
+    let (len, plane, ks) = (p1 - p0, g.in_size(), g.ksize());
     assert!(
-        col.len() >= g.c_in * g.ksize() * (p1 - p0),
+        col.len() >= g.c_in * ks * len,
         "vol2col: column buffer too small"
     );
-    assert!(
-        inp.len() >= g.c_in * g.in_size(),
-        "vol2col: input too small"
-    );
+    assert!(inp.len() >= g.c_in * plane, "vol2col: input too small");
+    if len == 0 || ks == 0 || g.c_in == 0 {
+        return;
+    }
+    let segs = segments(g.out_dims, p0, p1);
     let sx = g.stride[2];
-    for_each_run(g, p0, p1, |r| {
-        let dst = &mut col[r.dst..r.dst + (r.ow1 - r.ow0)];
-        let Some(base) = r.base else {
-            dst.fill(T::ZERO);
-            return;
-        };
-        let (a, b) = (r.lo - r.ow0, r.hi - r.ow0);
-        dst[..a].fill(T::ZERO);
-        dst[b..].fill(T::ZERO);
-        if r.hi > r.lo {
-            let x0 = (base as isize + (r.lo * sx) as isize + r.offx) as usize;
-            if sx == 1 {
-                dst[a..b].copy_from_slice(&inp[x0..x0 + (b - a)]);
-            } else {
-                for (j, d) in dst[a..b].iter_mut().enumerate() {
-                    *d = inp[x0 + j * sx];
+    let blocks = col[..g.c_in * ks * len].par_chunks_mut(ks * len);
+    blocks
+        .zip(inp.par_chunks(plane.max(1)))
+        .with_min_len(channels_per_task(g, len))
+        .for_each(|(col, inp)| {
+            for_each_run(g, &segs, len, |r| {
+                let dst = &mut col[r.dst..r.dst + (r.ow1 - r.ow0)];
+                let Some(base) = r.base else {
+                    dst.fill(T::ZERO);
+                    return;
+                };
+                let (a, b) = (r.lo - r.ow0, r.hi - r.ow0);
+                dst[..a].fill(T::ZERO);
+                dst[b..].fill(T::ZERO);
+                if b > a {
+                    let x0 = (base as isize + (r.lo * sx) as isize + r.offx) as usize;
+                    if sx == 1 {
+                        dst[a..b].copy_from_slice(&inp[x0..x0 + (b - a)]);
+                    } else {
+                        for (j, d) in dst[a..b].iter_mut().enumerate() {
+                            *d = inp[x0 + j * sx];
+                        }
+                    }
                 }
-            }
-        }
-    });
+            });
+        });
 }
 
 /// Adds `col` (`[c_in*K, p1-p0]`) back onto one batch item's input gradient `dinp`: the adjoint
-/// of [`vol2col`]. Taps in the padding are dropped. Order is fixed (row by row), so the sum
-/// is deterministic.
+/// of [`vol2col`]. Taps in the padding are dropped. Each channel's plane is written by its own
+/// rows only, in a fixed order, so channels run in parallel and the sum is deterministic.
 pub(super) fn col2vol<T: GemmElem>(dinp: &mut [T], col: &[T], g: &Geom, p0: usize, p1: usize) {
+    let (len, plane, ks) = (p1 - p0, g.in_size(), g.ksize());
     assert!(
-        col.len() >= g.c_in * g.ksize() * (p1 - p0),
+        col.len() >= g.c_in * ks * len,
         "col2vol: column buffer too small"
     );
     assert!(
-        dinp.len() >= g.c_in * g.in_size(),
+        dinp.len() >= g.c_in * plane,
         "col2vol: input gradient too small"
     );
+    if len == 0 || ks == 0 || plane == 0 {
+        return;
+    }
+    let segs = segments(g.out_dims, p0, p1);
     let sx = g.stride[2];
-    for_each_run(g, p0, p1, |r| {
-        let Some(base) = r.base else { return };
-        if r.hi <= r.lo {
-            return;
-        }
-        let n = r.hi - r.lo;
-        let src = &col[r.dst + (r.lo - r.ow0)..][..n];
-        let x0 = (base as isize + (r.lo * sx) as isize + r.offx) as usize;
-        if sx == 1 {
-            for (d, &s) in dinp[x0..x0 + n].iter_mut().zip(src) {
-                *d = d.add(s);
-            }
-        } else {
-            for (j, &s) in src.iter().enumerate() {
-                let d = &mut dinp[x0 + j * sx];
-                *d = d.add(s);
-            }
-        }
-    });
+    let planes = dinp[..g.c_in * plane].par_chunks_mut(plane);
+    planes
+        .zip(col.par_chunks(ks * len))
+        .with_min_len(channels_per_task(g, len))
+        .for_each(|(dinp, col)| {
+            for_each_run(g, &segs, len, |r| {
+                let Some(base) = r.base else { return };
+                if r.hi <= r.lo {
+                    return;
+                }
+                let n = r.hi - r.lo;
+                let src = &col[r.dst + (r.lo - r.ow0)..][..n];
+                let x0 = (base as isize + (r.lo * sx) as isize + r.offx) as usize;
+                if sx == 1 {
+                    for (d, &s) in dinp[x0..x0 + n].iter_mut().zip(src) {
+                        *d = d.add(s);
+                    }
+                } else {
+                    for (j, &s) in src.iter().enumerate() {
+                        let d = &mut dinp[x0 + j * sx];
+                        *d = d.add(s);
+                    }
+                }
+            });
+        });
 }
 
 /// Runs `f` on a thread-local scratch slice of `len` elements (contents unspecified), reusing

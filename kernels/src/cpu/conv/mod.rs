@@ -7,13 +7,17 @@
 //! Forward, per batch item and chunk of output positions: vol2col the input into a
 //! thread-local column buffer `[c_in*K, P]`, then one GEMM per group `W_g @ col_g`. Backward
 //! input is `W_g^T @ dout_g` into the column buffer, then col2vol adds it back. Backward weight
-//! is `dout_g @ col_g^T` accumulated over positions and batch items in a fixed order. A
-//! 1x1x1 stride-1 unpadded convolution skips the column buffer and multiplies the input
-//! directly. A transposed convolution is the adjoint of a convolution, so its forward *is*
-//! conv backward-input and its backward-input *is* conv forward (see [`ConvTransposeParams`]).
+//! is `dW_g^T = col_g @ dout_g^T` accumulated over positions and batch items in a fixed order.
+//! A 1x1x1 stride-1 unpadded convolution skips the column buffer and multiplies the input
+//! directly. The column buffer holds at most ~2M elements per thread: large problems are cut
+//! into chunks of output positions. A transposed convolution is the adjoint of a convolution,
+//! so its forward *is* conv backward-input and its backward-input *is* conv forward (see
+//! [`ConvTransposeParams`]).
 //!
-//! Batch items run in parallel with rayon; the GEMM parallelises inside, which carries
-//! batch-1 calls. No result depends on the thread count.
+//! Parallelism: when one batch item's GEMM is large, items run one after another and the GEMM
+//! (over output tiles) and vol2col/col2vol (over channels) use all threads; small items run
+//! side by side instead. The choice depends on the shape only, every reduction has a fixed
+//! order, and the GEMM is thread-count independent, so no result depends on the thread count.
 
 mod im2col;
 #[cfg(test)]
@@ -22,6 +26,7 @@ mod tests;
 use crate::cpu::gemm::{gemm_batched, GemmElem, Strides};
 use im2col::{col2vol, vol2col, with_scratch, Geom};
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// A convolution's shape. `out_dims()` follows PyTorch:
 /// `floor((in + 2*padding - dilation*(kernel-1) - 1) / stride) + 1`.
@@ -311,6 +316,23 @@ fn check_len(what: &str, name: &str, got: usize, want: usize) {
     );
 }
 
+/// Runs `f(n, item n of buf)` for every batch item: one after another when `serial` (each
+/// item's GEMM and vol2col then use all threads themselves), else in parallel.
+fn for_each_item<T: Send>(
+    buf: &mut [T],
+    item: usize,
+    serial: bool,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) {
+    if serial {
+        buf.chunks_mut(item).enumerate().for_each(|(n, b)| f(n, b));
+    } else {
+        buf.par_chunks_mut(item)
+            .enumerate()
+            .for_each(|(n, b)| f(n, b));
+    }
+}
+
 /// `out[n] = W_g @ col(inp[n])_g` for every group, written over `out`.
 fn forward<T: GemmElem>(out: &mut [T], inp: &[T], weight: &[T], g: &Geom) {
     let (s_in, s_out, ks, cig, cog) = (g.in_size(), g.out_size(), g.ksize(), g.cig(), g.cog());
@@ -327,10 +349,9 @@ fn forward<T: GemmElem>(out: &mut [T], inp: &[T], weight: &[T], g: &Geom) {
         Strides::row_major(wk),
     );
     let out_offs = |p0| offs(g.groups, cog * s_out, p0);
-    let items = out.par_chunks_mut(item_out).enumerate();
     if g.is_pointwise() {
         let in_offs = offs(g.groups, cig * s_in, 0);
-        items.for_each(|(n, out_n)| {
+        for_each_item(out, item_out, g.serial_items(), |n, out_n| {
             let inp_n = &inp[n * item_in..][..item_in];
             let x = (inp_n, &in_offs[..], Strides::row_major(s_in));
             group_gemm(
@@ -344,7 +365,7 @@ fn forward<T: GemmElem>(out: &mut [T], inp: &[T], weight: &[T], g: &Geom) {
         return;
     }
     let pc = g.chunk_len();
-    items.for_each(|(n, out_n)| {
+    for_each_item(out, item_out, g.serial_items(), |n, out_n| {
         let inp_n = &inp[n * item_in..][..item_in];
         with_scratch(g.c_in * ks * pc, |col: &mut [T]| {
             for p0 in (0..s_out).step_by(pc) {
@@ -389,10 +410,9 @@ fn backward_input<T: GemmElem>(dinp: &mut [T], dout: &[T], weight: &[T], g: &Geo
         Strides::row_major(wk).t(),
     );
     let dout_offs = |p0| offs(g.groups, cog * s_out, p0);
-    let items = dinp.par_chunks_mut(item_in).enumerate();
     if g.is_pointwise() {
         let in_offs = offs(g.groups, cig * s_in, 0);
-        items.for_each(|(n, dinp_n)| {
+        for_each_item(dinp, item_in, g.serial_items(), |n, dinp_n| {
             let dy = (
                 &dout[n * item_out..][..item_out],
                 &dout_offs(0)[..],
@@ -409,7 +429,7 @@ fn backward_input<T: GemmElem>(dinp: &mut [T], dout: &[T], weight: &[T], g: &Geo
         return;
     }
     let pc = g.chunk_len();
-    items.for_each(|(n, dinp_n)| {
+    for_each_item(dinp, item_in, g.serial_items(), |n, dinp_n| {
         let dout_n = &dout[n * item_out..][..item_out];
         dinp_n.fill(T::ZERO);
         with_scratch(g.c_in * ks * pc, |col: &mut [T]| {
@@ -479,12 +499,16 @@ fn backward_weight<T: GemmElem>(dweight: &mut [T], dout: &[T], inp: &[T], g: &Ge
 }
 
 /// Weight gradient over batch items `items`, in order, written over `dw`.
+///
+/// Computed transposed, `dW_g^T = col_g @ dout_g^T`: the column block is then the row-major
+/// A operand and the small `dout` block the B operand, which packs faster than reading the
+/// large column block transposed (measured ~1.4x on conv 3x3 64->64).
 fn weight_grad_part<T: GemmElem>(
     dw: &mut [T],
     dout: &[T],
     inp: &[T],
     g: &Geom,
-    items: std::ops::Range<usize>,
+    items: Range<usize>,
 ) {
     let (s_in, s_out, ks, cig, cog) = (g.in_size(), g.out_size(), g.ksize(), g.cig(), g.cog());
     let (item_in, item_out, wk) = (g.c_in * s_in, g.c_out * s_out, cig * ks);
@@ -496,43 +520,36 @@ fn weight_grad_part<T: GemmElem>(
     let mut beta = T::ZERO; // the first product overwrites, the rest accumulate
     let pointwise = g.is_pointwise();
     let pc = if pointwise { s_out } else { g.chunk_len() };
-    with_scratch(
-        if pointwise { 0 } else { g.c_in * ks * pc },
-        |col: &mut [T]| {
-            for n in items {
-                let (dout_n, inp_n) = (
-                    &dout[n * item_out..][..item_out],
-                    &inp[n * item_in..][..item_in],
+    let col_len = if pointwise { 0 } else { g.c_in * ks * pc };
+    with_scratch(col_len, |col: &mut [T]| {
+        for n in items {
+            let (dout_n, inp_n) = (
+                &dout[n * item_out..][..item_out],
+                &inp[n * item_in..][..item_in],
+            );
+            for p0 in (0..s_out).step_by(pc) {
+                let len = pc.min(s_out - p0);
+                let dy_t = (
+                    dout_n,
+                    &offs(g.groups, cog * s_out, p0)[..],
+                    Strides::row_major(s_out).t(),
                 );
-                for p0 in (0..s_out).step_by(pc) {
-                    let len = pc.min(s_out - p0);
-                    let dy = (
-                        dout_n,
-                        &offs(g.groups, cog * s_out, p0)[..],
-                        Strides::row_major(s_out),
-                    );
-                    // col_g^T: [len, cig*K], the [cig*K, len] column block read transposed.
-                    let (src, col_offs, sc) = if pointwise {
-                        (
-                            inp_n,
-                            offs(g.groups, cig * s_in, p0),
-                            Strides::row_major(s_in).t(),
-                        )
-                    } else {
-                        vol2col(col, inp_n, g, p0, p0 + len);
-                        (
-                            &*col,
-                            offs(g.groups, wk * len, 0),
-                            Strides::row_major(len).t(),
-                        )
-                    };
-                    let c = (&mut *dw, &dw_offs[..], Strides::row_major(wk));
-                    group_gemm([cog, wk, len], dy, (src, &col_offs, sc), beta, c);
-                    beta = T::ONE;
-                }
+                let (src, col_offs, sc) = if pointwise {
+                    (
+                        inp_n,
+                        offs(g.groups, cig * s_in, p0),
+                        Strides::row_major(s_in),
+                    )
+                } else {
+                    vol2col(col, inp_n, g, p0, p0 + len);
+                    (&*col, offs(g.groups, wk * len, 0), Strides::row_major(len))
+                };
+                let dw_t = (&mut *dw, &dw_offs[..], Strides::row_major(wk).t());
+                group_gemm([wk, cog, len], (src, &col_offs, sc), dy_t, beta, dw_t);
+                beta = T::ONE;
             }
-        },
-    );
+        }
+    });
 }
 
 /// `out[n, c, :] += bias[c]`.
