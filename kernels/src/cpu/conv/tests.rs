@@ -489,12 +489,25 @@ fn conv_transpose() {
 
 #[test]
 fn thread_count_does_not_change_results() {
-    let p = ConvParams {
+    // Large items (run one by one, threads inside) and small ones (items side by side, the
+    // weight gradient summed from fixed batch parts).
+    let big = ConvParams {
         stride: [1, 1, 2],
         padding: [0, 1, 1],
         ..c(6, 5, 7, [1, 13, 17], [1, 3, 3])
     };
-    let mut rng = Rng(41);
+    let small = ConvParams {
+        groups: 5,
+        padding: [0, 1, 1],
+        ..c(7, 5, 5, [1, 9, 8], [1, 3, 3])
+    };
+    assert!(big.geom().serial_items() && !small.geom().serial_items());
+    same_for_any_thread_count(big, 41);
+    same_for_any_thread_count(small, 42);
+}
+
+fn same_for_any_thread_count(p: ConvParams, seed: u64) {
+    let mut rng = Rng(seed);
     let f = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
     let (x, w, b, g) = (
         f(rng.vec(p.in_len())),
