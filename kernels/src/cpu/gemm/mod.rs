@@ -171,7 +171,7 @@ fn batched_with<T: GemmElem>(
         && batch > 1
         && c_ok
         && macs.saturating_mul(batch) >= PAR_MIN_MACS
-        && (macs < PAR_MIN_MACS || batch % threads == 0 || batch >= 4 * threads)
+        && (macs < PAR_MIN_MACS || batch.is_multiple_of(threads) || batch >= 4 * threads)
         && blocks_disjoint(c_offs, (m - 1) * sc.rs + (n - 1) * sc.cs + 1);
     if by_batch {
         // Group tiny problems so a rayon task stays above ~100k multiply-adds.

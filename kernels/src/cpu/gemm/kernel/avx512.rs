@@ -6,6 +6,7 @@
 use std::arch::x86_64::*;
 
 use super::{store_tile, GemmKernel};
+use crate::cpu::gemm::Strides;
 
 /// f32, 14x32 tile: 28 accumulators + 2 B vectors fit the 32 zmm registers.
 pub struct Avx512F32;
@@ -53,6 +54,26 @@ impl GemmKernel for Avx512F32 {
     ) {
         kernel_f32::<MR, NV>(k, alpha, a, b, beta, c, rsc, csc, rows, cols)
     }
+
+    const DIRECT: bool = true;
+
+    unsafe fn kernel_direct(
+        k: usize,
+        alpha: f32,
+        a: *const f32,
+        sa: Strides,
+        b: *const f32,
+        rsb: usize,
+        beta: f32,
+        c: *mut f32,
+        sc: Strides,
+        rows: usize,
+        cols: usize,
+    ) {
+        direct_f32::<MR, NV>(
+            k, alpha, a, sa.rs, sa.cs, b, rsb, beta, c, sc.rs, sc.cs, rows, cols,
+        )
+    }
 }
 
 /// The register tile. `MR` and `NV` are constants so every loop over them unrolls and the
@@ -71,14 +92,7 @@ unsafe fn kernel_f32<const MR: usize, const NV: usize>(
     rows: usize,
     cols: usize,
 ) {
-    // Pull the C tile towards L1 while the K loop runs; it is read (beta != 0) and written last.
-    for i in 0..MR {
-        if i < rows {
-            let ci = c.wrapping_add(i * rsc);
-            _mm_prefetch::<_MM_HINT_T0>(ci as *const i8);
-            _mm_prefetch::<_MM_HINT_T0>(ci.wrapping_add((cols - 1) * csc) as *const i8);
-        }
-    }
+    prefetch_c::<MR>(c, rsc, csc, rows, cols);
     let mut acc = [[_mm512_setzero_ps(); NV]; MR];
     let (mut a, mut b) = (a, b);
     for _ in 0..k {
@@ -95,7 +109,91 @@ unsafe fn kernel_f32<const MR: usize, const NV: usize>(
         a = a.add(MR);
         b = b.add(16 * NV);
     }
+    store_f32(&acc, alpha, beta, c, rsc, csc, rows, cols);
+}
 
+/// The same tile straight from the operands, without packing: `A[i, p]` at `a + i*rsa + p*csa`
+/// and `B[p, j]` at `b + p*rsb + j` (unit column stride). Edge rows broadcast zero and edge
+/// columns load masked, so nothing outside the operands is read. The FMAs run in the same
+/// order as in the packed kernel, so both give the same bits.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+unsafe fn direct_f32<const MR: usize, const NV: usize>(
+    k: usize,
+    alpha: f32,
+    a: *const f32,
+    rsa: usize,
+    csa: usize,
+    b: *const f32,
+    rsb: usize,
+    beta: f32,
+    c: *mut f32,
+    rsc: usize,
+    csc: usize,
+    rows: usize,
+    cols: usize,
+) {
+    let masks: [__mmask16; NV] = std::array::from_fn(|v| lane_mask(cols, v));
+    let mut acc = [[_mm512_setzero_ps(); NV]; MR];
+    for p in 0..k {
+        let bp = b.add(p * rsb);
+        let mut bv = [_mm512_setzero_ps(); NV];
+        for v in 0..NV {
+            bv[v] = _mm512_maskz_loadu_ps(masks[v], bp.wrapping_add(16 * v));
+        }
+        let ap = a.add(p * csa);
+        for i in 0..MR {
+            if i < rows {
+                let ai = _mm512_set1_ps(*ap.add(i * rsa));
+                for v in 0..NV {
+                    acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+                }
+            }
+        }
+    }
+    store_f32(&acc, alpha, beta, c, rsc, csc, rows, cols);
+}
+
+/// Lanes of vector `v` that hold one of the tile's `cols` columns.
+#[inline]
+fn lane_mask(cols: usize, v: usize) -> __mmask16 {
+    let lanes = cols.saturating_sub(16 * v).min(16);
+    ((1u32 << lanes) - 1) as __mmask16
+}
+
+/// Pull the C tile towards L1 while the K loop runs; it is read (beta != 0) and written last.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn prefetch_c<const MR: usize>(
+    c: *mut f32,
+    rsc: usize,
+    csc: usize,
+    rows: usize,
+    cols: usize,
+) {
+    for i in 0..MR {
+        if i < rows {
+            let ci = c.wrapping_add(i * rsc);
+            _mm_prefetch::<_MM_HINT_T0>(ci as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(ci.wrapping_add((cols - 1) * csc) as *const i8);
+        }
+    }
+}
+
+/// `C = alpha * acc + beta * C` for the `rows x cols` corner of the register tile.
+#[target_feature(enable = "avx512f")]
+#[inline]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+unsafe fn store_f32<const MR: usize, const NV: usize>(
+    acc: &[[__m512; NV]; MR],
+    alpha: f32,
+    beta: f32,
+    c: *mut f32,
+    rsc: usize,
+    csc: usize,
+    rows: usize,
+    cols: usize,
+) {
     let va = _mm512_set1_ps(alpha);
     let vb = _mm512_set1_ps(beta);
     if csc == 1 {
@@ -104,8 +202,7 @@ unsafe fn kernel_f32<const MR: usize, const NV: usize>(
             if i < rows {
                 let ci = c.wrapping_add(i * rsc);
                 for v in 0..NV {
-                    let lanes = cols.saturating_sub(16 * v).min(16);
-                    let m = ((1u32 << lanes) - 1) as __mmask16;
+                    let m = lane_mask(cols, v);
                     let p = ci.wrapping_add(16 * v);
                     let mut x = _mm512_mul_ps(va, acc[i][v]);
                     if beta != 0.0 {

@@ -4,7 +4,7 @@
 //! an `MR x NR` register tile, then folds the tile into C as `C = alpha * AB + beta * C`. The
 //! loops in `loops.rs` are generic over the trait, so each ISA only writes the register tile.
 
-use super::GemmElem;
+use super::{GemmElem, Strides};
 
 pub mod scalar;
 
@@ -87,6 +87,34 @@ pub trait GemmKernel {
         rows: usize,
         cols: usize,
     );
+
+    /// Whether [`GemmKernel::kernel_direct`] exists (small problems then skip packing).
+    const DIRECT: bool = false;
+
+    /// The same tile computed straight from the operands, no packing: `A[i, p]` at
+    /// `a + i*sa.rs + p*sa.cs`, `B[p, j]` at `b + p*rsb + j` (B's column stride must be 1). It
+    /// must perform the same FMAs in the same order as [`GemmKernel::kernel`], so a problem's
+    /// bits do not depend on which path ran it.
+    ///
+    /// # Safety
+    /// `DIRECT` and `is_supported()`; the `rows x k` block of A, the `k x cols` block of B and the
+    /// `rows x cols` tile of C lie inside their operands.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn kernel_direct(
+        _k: usize,
+        _alpha: Self::Elem,
+        _a: *const Self::Elem,
+        _sa: Strides,
+        _b: *const Self::Elem,
+        _rsb: usize,
+        _beta: Self::Elem,
+        _c: *mut Self::Elem,
+        _sc: Strides,
+        _rows: usize,
+        _cols: usize,
+    ) {
+        unreachable!("gemm: kernel without a direct variant called directly")
+    }
 }
 
 /// Folds a finished register tile (`acc[i * nr + j]`) into C through plain scalar arithmetic.
