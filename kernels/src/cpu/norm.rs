@@ -378,6 +378,12 @@ unsafe fn st<V: Vf>(v: V, p: *mut f32, k: usize) {
     }
 }
 
+/// `(x[i..i+k] - m) * rstd`.
+#[inline(always)]
+unsafe fn xhat<V: Vf>(x: *const f32, i: usize, k: usize, mv: V, rv: V) -> V {
+    ld::<V>(x.add(i), k, 0.0).sub(mv).mul(rv)
+}
+
 /// Call `f(offset, count)` for each register-sized step of a row of `n`.
 #[inline(always)]
 fn steps<V: Vf>(n: usize, mut f: impl FnMut(usize, usize)) {
@@ -410,35 +416,53 @@ unsafe fn ln_fwd_v<V: Vf>(
         let x0 = *x;
         let x0v = V::splat(x0);
         let mut acc = V::splat(0.0);
-        steps::<V>(cols, |i, k| {
-            acc = acc.add(ld::<V>(x.add(i), k, x0).sub(x0v))
-        });
+        steps::<V>(
+            cols,
+            #[inline(always)]
+            |i, k| acc = acc.add(ld::<V>(x.add(i), k, x0).sub(x0v)),
+        );
         let m = x0 + acc.reduce_sum() * inv_n;
         let mv = V::splat(m);
         let mut acc = V::splat(0.0);
-        steps::<V>(cols, |i, k| {
-            let d = ld::<V>(x.add(i), k, m).sub(mv);
-            acc = d.fma(d, acc);
-        });
+        steps::<V>(
+            cols,
+            #[inline(always)]
+            |i, k| {
+                let d = ld::<V>(x.add(i), k, m).sub(mv);
+                acc = d.fma(d, acc);
+            },
+        );
         let rs = 1.0 / (acc.reduce_sum() * inv_n + eps).sqrt();
         (mean[r], rstd[r]) = (m, rs);
         let rv = V::splat(rs);
-        let xh = |i: usize, k: usize| ld::<V>(x.add(i), k, 0.0).sub(mv).mul(rv);
+        let xh = |i: usize, k: usize| xhat::<V>(x, i, k, mv, rv);
         match (w, b) {
-            (Some(w), Some(b)) => steps::<V>(cols, |i, k| {
-                st(
-                    xh(i, k).fma(ld(w.as_ptr().add(i), k, 0.0), ld(b.as_ptr().add(i), k, 0.0)),
-                    o.add(i),
-                    k,
-                )
-            }),
-            (Some(w), None) => steps::<V>(cols, |i, k| {
-                st(xh(i, k).mul(ld(w.as_ptr().add(i), k, 0.0)), o.add(i), k)
-            }),
-            (None, Some(b)) => steps::<V>(cols, |i, k| {
-                st(xh(i, k).add(ld(b.as_ptr().add(i), k, 0.0)), o.add(i), k)
-            }),
-            (None, None) => steps::<V>(cols, |i, k| st(xh(i, k), o.add(i), k)),
+            (Some(w), Some(b)) => steps::<V>(
+                cols,
+                #[inline(always)]
+                |i, k| {
+                    st(
+                        xh(i, k).fma(ld(w.as_ptr().add(i), k, 0.0), ld(b.as_ptr().add(i), k, 0.0)),
+                        o.add(i),
+                        k,
+                    )
+                },
+            ),
+            (Some(w), None) => steps::<V>(
+                cols,
+                #[inline(always)]
+                |i, k| st(xh(i, k).mul(ld(w.as_ptr().add(i), k, 0.0)), o.add(i), k),
+            ),
+            (None, Some(b)) => steps::<V>(
+                cols,
+                #[inline(always)]
+                |i, k| st(xh(i, k).add(ld(b.as_ptr().add(i), k, 0.0)), o.add(i), k),
+            ),
+            (None, None) => steps::<V>(
+                cols,
+                #[inline(always)]
+                |i, k| st(xh(i, k), o.add(i), k),
+            ),
         }
     }
 }
@@ -472,22 +496,30 @@ unsafe fn ln_bwd_v<V: Vf>(
         );
         let (mv, rv) = (V::splat(mean[r]), V::splat(rstd[r]));
         let (mut s1, mut s2) = (V::splat(0.0), V::splat(0.0));
-        steps::<V>(cols, |i, k| {
-            let dxh = ld::<V>(g.add(i), k, 0.0).mul(ld(wp.add(i * wstep), k, 0.0));
-            let xh = ld::<V>(x.add(i), k, 0.0).sub(mv).mul(rv);
-            s1 = s1.add(dxh);
-            s2 = dxh.fma(xh, s2);
-        });
+        steps::<V>(
+            cols,
+            #[inline(always)]
+            |i, k| {
+                let dxh = ld::<V>(g.add(i), k, 0.0).mul(ld(wp.add(i * wstep), k, 0.0));
+                let xh = ld::<V>(x.add(i), k, 0.0).sub(mv).mul(rv);
+                s1 = s1.add(dxh);
+                s2 = dxh.fma(xh, s2);
+            },
+        );
         let a = V::splat(s1.reduce_sum() * inv_n);
         let bb = V::splat(s2.reduce_sum() * inv_n);
-        steps::<V>(cols, |i, k| {
-            let gv = ld::<V>(g.add(i), k, 0.0);
-            let dxh = gv.mul(ld(wp.add(i * wstep), k, 0.0));
-            let xh = ld::<V>(x.add(i), k, 0.0).sub(mv).mul(rv);
-            st(rv.mul(dxh.sub(a).sub(xh.mul(bb))), d.add(i), k);
-            st(gv.fma(xh, ld(dwp.add(i), k, 0.0)), dwp.add(i), k);
-            st(gv.add(ld(dbp.add(i), k, 0.0)), dbp.add(i), k);
-        });
+        steps::<V>(
+            cols,
+            #[inline(always)]
+            |i, k| {
+                let gv = ld::<V>(g.add(i), k, 0.0);
+                let dxh = gv.mul(ld(wp.add(i * wstep), k, 0.0));
+                let xh = ld::<V>(x.add(i), k, 0.0).sub(mv).mul(rv);
+                st(rv.mul(dxh.sub(a).sub(xh.mul(bb))), d.add(i), k);
+                st(gv.fma(xh, ld(dwp.add(i), k, 0.0)), dwp.add(i), k);
+                st(gv.add(ld(dbp.add(i), k, 0.0)), dbp.add(i), k);
+            },
+        );
     }
 }
 

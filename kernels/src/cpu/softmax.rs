@@ -224,6 +224,7 @@ unsafe fn row_max<V: Vf>(x: *const f32, n: usize) -> f32 {
         n,
         f32::NEG_INFINITY,
         f32::NEG_INFINITY,
+        #[inline(always)]
         |acc, v, _| acc.max(v),
     );
     a0.max(a1).reduce_max()
@@ -231,7 +232,15 @@ unsafe fn row_max<V: Vf>(x: *const f32, n: usize) -> f32 {
 
 #[inline(always)]
 unsafe fn row_sum<V: Vf>(x: *const f32, n: usize) -> f32 {
-    let (a0, a1) = reduce::<V>(x, x, n, 0.0, 0.0, |acc, v, _| acc.add(v));
+    let (a0, a1) = reduce::<V>(
+        x,
+        x,
+        n,
+        0.0,
+        0.0,
+        #[inline(always)]
+        |acc, v, _| acc.add(v),
+    );
     a0.add(a1).reduce_sum()
 }
 
@@ -254,6 +263,32 @@ unsafe fn map2<V: Vf>(o: *mut f32, x: *const f32, y: *const f32, n: usize, f: im
     }
 }
 
+/// `o = exp(x - m)` over a row, returning the sum (two accumulators, fixed order).
+#[inline(always)]
+unsafe fn exp_store_sum<V: Vf>(o: *mut f32, x: *const f32, n: usize, mv: V) -> f32 {
+    let l = V::LANES;
+    let (mut s0, mut s1) = (V::splat(0.0), V::splat(0.0));
+    let mut i = 0;
+    while i + 2 * l <= n {
+        let e0 = exp_v(V::load(x.add(i)).sub(mv));
+        let e1 = exp_v(V::load(x.add(i + l)).sub(mv));
+        e0.store(o.add(i));
+        e1.store(o.add(i + l));
+        s0 = s0.add(e0);
+        s1 = s1.add(e1);
+        i += 2 * l;
+    }
+    while i < n {
+        let k = (n - i).min(l);
+        // Padding with -inf makes the extra lanes exp(-inf) = 0.
+        let e = exp_v(load_part::<V>(x.add(i), k, f32::NEG_INFINITY).sub(mv));
+        store_part(e, o.add(i), k);
+        s0 = s0.add(e);
+        i += k;
+    }
+    s0.add(s1).reduce_sum()
+}
+
 #[inline(always)]
 unsafe fn rows_v<V: Vf>(op: RowOp, out: &mut [f32], a: &[f32], b: &[f32], cols: usize) {
     let rows = out.len() / cols;
@@ -265,29 +300,70 @@ unsafe fn rows_v<V: Vf>(op: RowOp, out: &mut [f32], a: &[f32], b: &[f32], cols: 
                 let m = row_max::<V>(x, cols);
                 let mv = V::splat(m);
                 if op == RowOp::Softmax {
-                    // Pass 2: o = exp(x - m), summed; pass 3: scale (the row is in L1 by now).
-                    map2::<V>(o, x, x, cols, |v, _| exp_v(v.sub(mv)));
-                    let s = row_sum::<V>(o, cols);
+                    // One pass: o = exp(x - m) and its sum; then scale (the row is in L1).
+                    let s = exp_store_sum::<V>(o, x, cols, mv);
                     let inv = V::splat(1.0 / s);
-                    map2::<V>(o, o, o, cols, |v, _| v.mul(inv));
+                    map2::<V>(
+                        o,
+                        o,
+                        o,
+                        cols,
+                        #[inline(always)]
+                        |v, _| v.mul(inv),
+                    );
                 } else {
-                    let (s0, s1) = reduce::<V>(x, x, cols, f32::NEG_INFINITY, 0.0, |acc, v, _| {
-                        acc.add(exp_v(v.sub(mv)))
-                    });
+                    let (s0, s1) = reduce::<V>(
+                        x,
+                        x,
+                        cols,
+                        f32::NEG_INFINITY,
+                        0.0,
+                        #[inline(always)]
+                        |acc, v, _| acc.add(exp_v(v.sub(mv))),
+                    );
                     let l = V::splat(s0.add(s1).reduce_sum().ln());
-                    map2::<V>(o, x, x, cols, |v, _| v.sub(mv).sub(l));
+                    map2::<V>(
+                        o,
+                        x,
+                        x,
+                        cols,
+                        #[inline(always)]
+                        |v, _| v.sub(mv).sub(l),
+                    );
                 }
             }
             RowOp::SoftmaxBwd => {
                 let y = b.as_ptr().add(r * cols);
-                let (d0, d1) = reduce::<V>(x, y, cols, 0.0, 0.0, |acc, g, y| g.fma(y, acc));
+                let (d0, d1) = reduce::<V>(
+                    x,
+                    y,
+                    cols,
+                    0.0,
+                    0.0,
+                    #[inline(always)]
+                    |acc, g, y| g.fma(y, acc),
+                );
                 let d = V::splat(d0.add(d1).reduce_sum());
-                map2::<V>(o, x, y, cols, |g, y| y.mul(g.sub(d)));
+                map2::<V>(
+                    o,
+                    x,
+                    y,
+                    cols,
+                    #[inline(always)]
+                    |g, y| y.mul(g.sub(d)),
+                );
             }
             RowOp::LogSoftmaxBwd => {
                 let y = b.as_ptr().add(r * cols);
                 let s = V::splat(row_sum::<V>(x, cols));
-                map2::<V>(o, x, y, cols, |g, y| exp_v(y).neg().fma(s, g));
+                map2::<V>(
+                    o,
+                    x,
+                    y,
+                    cols,
+                    #[inline(always)]
+                    |g, y| exp_v(y).neg().fma(s, g),
+                );
             }
         }
     }

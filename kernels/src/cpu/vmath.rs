@@ -13,6 +13,9 @@
 //! A slice's tail is computed through the same vector code on a padded copy, so every element of
 //! a slice goes through the same arithmetic whatever its position.
 
+// Fitted coefficients are written as the f32 they round to, digits and all.
+#![allow(clippy::excessive_precision, clippy::approx_constant)]
+
 use std::sync::OnceLock;
 
 mod simd;

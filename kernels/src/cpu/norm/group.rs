@@ -15,7 +15,7 @@ fn check<T>(
     w: Option<&[T]>,
 ) {
     assert!(
-        groups > 0 && c % groups == 0,
+        groups > 0 && c.is_multiple_of(groups),
         "groupnorm: channels {c} not divisible by groups {groups}"
     );
     assert_eq!(

@@ -1,4 +1,5 @@
 //! Accuracy of every function on every ISA this CPU has, against f64 references.
+#![allow(clippy::approx_constant, clippy::excessive_precision)]
 
 use super::*;
 
