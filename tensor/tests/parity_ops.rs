@@ -1,0 +1,634 @@
+//! Forward parity of wrt-tensor ops against PyTorch.
+//!
+//! The fixtures under `tests/fixtures/ops/` are written by `tools/parity/gen_ops.py` (see docs/parity.md):
+//! one safetensors file per case with `input.<i>` and `output.<j>` (plus `grad_output.*`/`grad.*`, which only
+//! the autograd parity tests read), and `manifest.json` naming each case's op, args, dtype and tolerance.
+//! Each `#[test]` here runs the cases of one op family: it loads the inputs, applies the case's `views`
+//! (transpose/permute/narrow/slice/expand/unsqueeze/select, so ops see strided inputs with offsets), calls
+//! wrt, and compares shape, dtype and values (`|got - want| <= atol + rtol * |want|`, NaN == NaN, inf == inf).
+//!
+//! A manifest op that no family lists, or that the runner does not know, fails the suite, so coverage cannot
+//! drop silently; the exceptions are listed in `NOT_YET_WIRED`. Cases that expose a known wrt bug are listed
+//! in `KNOWN_FAILURES`: they must still fail (a fixed bug makes the suite fail until its entry is removed).
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use wrt_tensor::ops::{ConvSpec, PadMode, PoolSpec};
+use wrt_tensor::{io, DType, Tensor};
+
+/// Ops with fixtures but no wrt-tensor entry point yet: (op, why). Their cases are skipped, loudly.
+const NOT_YET_WIRED: &[(&str, &str)] = &[
+    // wrt-tensor has adaptive average pooling only (ops/pool.rs); adaptive max pooling has no op yet.
+    ("adaptive_max_pool2d", "no Tensor::adaptive_max_pool yet"),
+];
+
+/// Cases that fail because of a known wrt bug: (case name, the bug). Remove an entry when its bug is fixed.
+const KNOWN_FAILURES: &[(&str, &str)] = &[
+    // wrt-kernels elementwise.rs `sign64`: sign(NaN) is NaN in wrt, 0 in PyTorch (f32 and f64).
+    ("sign_f32_extreme", "sign(NaN) returns NaN, torch returns 0"),
+    ("sign_f64_extreme", "sign(NaN) returns NaN, torch returns 0"),
+    // tensor/src/ops/cast.rs `convert`: i64 -> f32 goes through f64 and rounds twice; torch rounds once
+    // (2^60 + 2^36 + 1 becomes 2^60 instead of 2^60 + 2^37).
+    ("cast_i64_f32_double_rounding", "i64 -> f32 cast rounds twice (via f64)"),
+];
+
+/// Op families, one `#[test]` each. Every op in the manifest must appear here.
+const FAMILIES: &[(&str, &[&str])] = &[
+    (
+        "unary",
+        &[
+            "neg", "abs", "exp", "expm1", "log", "log1p", "sqrt", "rsqrt", "reciprocal", "square", "sin", "cos", "tanh",
+            "sigmoid", "erf", "gelu", "gelu_tanh", "relu", "silu", "softplus", "sign", "floor", "ceil", "round",
+        ],
+    ),
+    ("param_unary", &["affine", "powf", "clamp", "leaky_relu", "elu"]),
+    ("binary", &["add", "sub", "mul", "div", "pow", "maximum", "minimum", "atan2", "floor_divide"]),
+    ("compare", &["eq", "ne", "lt", "le", "gt", "ge"]),
+    ("select_logical", &["where", "masked_fill", "logical_and", "logical_or", "logical_xor", "logical_not"]),
+    ("reduce", &["sum", "mean", "max", "min", "logsumexp", "var", "std"]),
+    ("arg_cumsum", &["argmax", "argmin", "cumsum"]),
+    ("matmul", &["matmul"]),
+    ("conv", &["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]),
+    ("softmax", &["softmax", "log_softmax"]),
+    ("index", &["index_select", "embedding", "gather", "scatter_add", "index_add"]),
+    ("shape", &["cat", "stack", "pad", "roll", "tril", "triu", "contiguous", "reshape"]),
+    ("cast", &["cast"]),
+    ("norm", &["layer_norm", "group_norm", "batch_norm"]),
+    (
+        "pool",
+        &[
+            "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d",
+            "adaptive_avg_pool2d", "adaptive_max_pool2d",
+        ],
+    ),
+];
+
+// ------------------------------------------------------------------------------------------------ manifest
+
+struct Case {
+    name: String,
+    op: String,
+    args: Value,
+    dtype: String,
+    rtol: f64,
+    atol: f64,
+}
+
+fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/ops")
+}
+
+fn manifest() -> &'static [Case] {
+    static CASES: OnceLock<Vec<Case>> = OnceLock::new();
+    CASES.get_or_init(|| {
+        let path = fixtures_dir().join("manifest.json");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e} (regenerate with tools/parity/gen_ops.py)", path.display()));
+        let m: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()));
+        m["cases"]
+            .as_array()
+            .expect("manifest has a cases array")
+            .iter()
+            .map(|c| Case {
+                name: c["name"].as_str().expect("case name").to_string(),
+                op: c["op"].as_str().expect("case op").to_string(),
+                args: c["args"].clone(),
+                dtype: c["dtype"].as_str().expect("case dtype").to_string(),
+                rtol: c["rtol"].as_f64().expect("case rtol"),
+                atol: c["atol"].as_f64().expect("case atol"),
+            })
+            .collect()
+    })
+}
+
+/// Typed access to a case's args; a missing or mistyped arg is a malformed manifest (panics, naming the key).
+struct Args<'a>(&'a Value);
+
+fn num(v: &Value) -> f64 {
+    match v {
+        Value::Number(n) => n.as_f64().expect("number"),
+        // inf / -inf / nan are written as strings (JSON has no literal for them)
+        Value::String(s) => s.parse::<f64>().unwrap_or_else(|_| panic!("not a number: {s}")),
+        other => panic!("expected a number, got {other}"),
+    }
+}
+
+impl Args<'_> {
+    fn get(&self, k: &str) -> &Value {
+        self.0.get(k).unwrap_or_else(|| panic!("arg '{k}' missing"))
+    }
+    fn has(&self, k: &str) -> bool {
+        self.0.get(k).is_some_and(|v| !v.is_null())
+    }
+    fn f64(&self, k: &str) -> f64 {
+        num(self.get(k))
+    }
+    fn opt_f64(&self, k: &str) -> Option<f64> {
+        self.has(k).then(|| self.f64(k))
+    }
+    fn isize(&self, k: &str) -> isize {
+        self.get(k).as_i64().unwrap_or_else(|| panic!("arg '{k}' is not an integer")) as isize
+    }
+    fn opt_isize(&self, k: &str) -> Option<isize> {
+        self.has(k).then(|| self.isize(k))
+    }
+    fn usize(&self, k: &str) -> usize {
+        self.get(k).as_u64().unwrap_or_else(|| panic!("arg '{k}' is not a non-negative integer")) as usize
+    }
+    fn bool(&self, k: &str) -> bool {
+        self.get(k).as_bool().unwrap_or_else(|| panic!("arg '{k}' is not a bool"))
+    }
+    fn str(&self, k: &str) -> &str {
+        self.get(k).as_str().unwrap_or_else(|| panic!("arg '{k}' is not a string"))
+    }
+    fn isizes(&self, k: &str) -> Vec<isize> {
+        ints(self.get(k)).into_iter().map(|v| v as isize).collect()
+    }
+    fn usizes(&self, k: &str) -> Vec<usize> {
+        ints(self.get(k)).into_iter().map(|v| usize::try_from(v).expect("non-negative")).collect()
+    }
+}
+
+fn ints(v: &Value) -> Vec<i64> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("expected a list of integers, got {v}"))
+        .iter()
+        .map(|x| x.as_i64().unwrap_or_else(|| panic!("expected an integer, got {x}")))
+        .collect()
+}
+
+// ------------------------------------------------------------------------------------------------ running
+
+type Res<T> = std::result::Result<T, String>;
+
+fn w<T>(r: wrt_tensor::Result<T>) -> Res<T> {
+    r.map_err(|e| format!("wrt error: {e}"))
+}
+
+/// Apply the case's `views`: a list of [input, view op, params...], in order.
+fn apply_views(xs: &mut [Tensor], args: &Value) -> Res<()> {
+    let Some(views) = args.get("views").and_then(|v| v.as_array()) else { return Ok(()) };
+    for v in views {
+        let v = v.as_array().expect("a view is a list");
+        let i = v[0].as_u64().expect("view input index") as usize;
+        let p = &v[2..];
+        let int = |k: usize| p[k].as_i64().expect("integer view param") as isize;
+        let t = &xs[i];
+        xs[i] = w(match v[1].as_str().expect("view op name") {
+            "transpose" => t.transpose(int(0), int(1)),
+            "permute" => t.permute(&ints(&p[0]).iter().map(|&d| d as isize).collect::<Vec<_>>()),
+            "narrow" => t.narrow(int(0), int(1) as usize, int(2) as usize),
+            "slice" => t.slice(int(0), int(1), int(2), int(3) as usize),
+            "expand" => t.expand(&ints(&p[0]).iter().map(|&d| d as isize).collect::<Vec<_>>()),
+            "unsqueeze" => t.unsqueeze(int(0)),
+            "select" => t.select(int(0), int(1) as usize),
+            other => return Err(format!("unknown view op '{other}' (teach apply_views)")),
+        })?;
+    }
+    Ok(())
+}
+
+fn pool_spec(a: &Args) -> PoolSpec {
+    PoolSpec {
+        kernel: a.usizes("kernel"),
+        stride: Some(a.usizes("stride")),
+        padding: a.usizes("padding"),
+        dilation: if a.has("dilation") { a.usizes("dilation") } else { vec![1] },
+        ceil_mode: a.bool("ceil_mode"),
+        count_include_pad: !a.has("count_include_pad") || a.bool("count_include_pad"),
+        divisor_override: None,
+    }
+}
+
+fn check_rank(op: &str, x: &Tensor, rank: usize) -> Res<()> {
+    if x.rank() != rank {
+        return Err(format!("{op} wants a rank-{rank} input, fixture has {:?}", x.shape()));
+    }
+    Ok(())
+}
+
+fn conv_spec(a: &Args) -> ConvSpec {
+    ConvSpec {
+        stride: a.usizes("stride"),
+        padding: a.usizes("padding"),
+        dilation: a.usizes("dilation"),
+        groups: a.usize("groups"),
+        output_padding: if a.has("output_padding") { a.usizes("output_padding") } else { vec![0] },
+    }
+}
+
+/// Run one op. `Err` for a wrt error or an op this runner does not know.
+fn run_op(op: &str, a: &Args, x: &[Tensor]) -> Res<Vec<Tensor>> {
+    let one = |r: wrt_tensor::Result<Tensor>| w(r).map(|t| vec![t]);
+    let dims = || a.isizes("dims");
+    match op {
+        // unary
+        "neg" => one(x[0].neg()),
+        "abs" => one(x[0].abs()),
+        "exp" => one(x[0].exp()),
+        "expm1" => one(x[0].expm1()),
+        "log" => one(x[0].log()),
+        "log1p" => one(x[0].log1p()),
+        "sqrt" => one(x[0].sqrt()),
+        "rsqrt" => one(x[0].rsqrt()),
+        "reciprocal" => one(x[0].recip()),
+        "square" => one(x[0].square()),
+        "sin" => one(x[0].sin()),
+        "cos" => one(x[0].cos()),
+        "tanh" => one(x[0].tanh()),
+        "sigmoid" => one(x[0].sigmoid()),
+        "erf" => one(x[0].erf()),
+        "gelu" => one(x[0].gelu()),
+        "gelu_tanh" => one(x[0].gelu_tanh()),
+        "relu" => one(x[0].relu()),
+        "silu" => one(x[0].silu()),
+        "softplus" => one(x[0].softplus()),
+        "sign" => one(x[0].sign()),
+        "floor" => one(x[0].floor()),
+        "ceil" => one(x[0].ceil()),
+        "round" => one(x[0].round()),
+        // parametrised unary
+        "affine" => one(x[0].affine(a.f64("mul"), a.f64("add"))),
+        "powf" => one(x[0].powf(a.f64("exponent"))),
+        "clamp" => one(x[0].clamp(a.opt_f64("min"), a.opt_f64("max"))),
+        "leaky_relu" => one(x[0].leaky_relu(a.f64("slope"))),
+        "elu" => one(x[0].elu(a.f64("alpha"))),
+        // binary (int64 `div` is floor division)
+        "add" => one(x[0].add(&x[1])),
+        "sub" => one(x[0].sub(&x[1])),
+        "mul" => one(x[0].mul(&x[1])),
+        "div" | "floor_divide" => one(x[0].div(&x[1])),
+        "pow" => one(x[0].pow(&x[1])),
+        "maximum" => one(x[0].maximum(&x[1])),
+        "minimum" => one(x[0].minimum(&x[1])),
+        "atan2" => one(x[0].atan2(&x[1])),
+        // comparisons
+        "eq" => one(x[0].eq(&x[1])),
+        "ne" => one(x[0].ne(&x[1])),
+        "lt" => one(x[0].lt(&x[1])),
+        "le" => one(x[0].le(&x[1])),
+        "gt" => one(x[0].gt(&x[1])),
+        "ge" => one(x[0].ge(&x[1])),
+        // selection and logic
+        "where" => one(x[0].where_cond(&x[1], &x[2])),
+        "masked_fill" => one(x[0].masked_fill(&x[1], a.f64("value"))),
+        "logical_and" => one(x[0].logical_and(&x[1])),
+        "logical_or" => one(x[0].logical_or(&x[1])),
+        "logical_xor" => one(x[0].logical_xor(&x[1])),
+        "logical_not" => one(x[0].logical_not()),
+        // reductions
+        "sum" => one(x[0].sum(&dims(), a.bool("keepdim"))),
+        "mean" => one(x[0].mean(&dims(), a.bool("keepdim"))),
+        "max" => one(x[0].max(&dims(), a.bool("keepdim"))),
+        "min" => one(x[0].min(&dims(), a.bool("keepdim"))),
+        "logsumexp" => one(x[0].logsumexp(&dims(), a.bool("keepdim"))),
+        "var" => one(x[0].var(&dims(), a.usize("correction"), a.bool("keepdim"))),
+        "std" => one(x[0].std(&dims(), a.usize("correction"), a.bool("keepdim"))),
+        "argmax" => one(x[0].argmax(a.opt_isize("dim"), a.bool("keepdim"))),
+        "argmin" => one(x[0].argmin(a.opt_isize("dim"), a.bool("keepdim"))),
+        "cumsum" => one(x[0].cumsum(a.isize("dim"))),
+        // linear algebra and convolution
+        "matmul" => one(x[0].matmul(&x[1])),
+        "conv1d" => one(x[0].conv1d(&x[1], x.get(2), &conv_spec(a))),
+        "conv2d" => one(x[0].conv2d(&x[1], x.get(2), &conv_spec(a))),
+        "conv3d" => one(x[0].conv3d(&x[1], x.get(2), &conv_spec(a))),
+        "conv_transpose1d" => {
+            check_rank(op, &x[0], 3)?;
+            one(x[0].conv_transpose(&x[1], x.get(2), &conv_spec(a)))
+        }
+        "conv_transpose2d" => one(x[0].conv_transpose2d(&x[1], x.get(2), &conv_spec(a))),
+        "conv_transpose3d" => one(x[0].conv_transpose3d(&x[1], x.get(2), &conv_spec(a))),
+        "softmax" => one(x[0].softmax(a.isize("dim"))),
+        "log_softmax" => one(x[0].log_softmax(a.isize("dim"))),
+        // indexing
+        "index_select" => one(x[0].index_select(a.isize("dim"), &x[1])),
+        "embedding" => one(Tensor::embedding(&x[0], &x[1])),
+        "gather" => one(x[0].gather(a.isize("dim"), &x[1])),
+        "scatter_add" => one(x[0].scatter_add(a.isize("dim"), &x[1], &x[2])),
+        "index_add" => one(x[0].index_add(a.isize("dim"), &x[1], &x[2])),
+        // layout
+        "cat" => one(Tensor::cat(x, a.isize("dim"))),
+        "stack" => one(Tensor::stack(x, a.isize("dim"))),
+        "pad" => {
+            let mode = match a.str("mode") {
+                "constant" => PadMode::Constant(a.f64("value")),
+                "reflect" => PadMode::Reflect,
+                "replicate" => PadMode::Replicate,
+                m => return Err(format!("unknown pad mode '{m}'")),
+            };
+            one(x[0].pad(&a.usizes("pads"), mode))
+        }
+        "roll" => one(x[0].roll(&a.isizes("shifts"), &a.isizes("dims"))),
+        "tril" => one(x[0].tril(a.isize("k"))),
+        "triu" => one(x[0].triu(a.isize("k"))),
+        "contiguous" => {
+            let y = w(x[0].contiguous())?;
+            if !y.is_contiguous() {
+                return Err(format!("contiguous() returned strides {:?} for shape {:?}", y.strides(), y.shape()));
+            }
+            Ok(vec![y])
+        }
+        "reshape" => one(x[0].reshape(&a.isizes("shape"))),
+        "cast" => one(x[0].to_dtype(w(DType::parse(a.str("to")))?)),
+        // normalisation
+        "layer_norm" => one(x[0].layer_norm(&a.usizes("normalized_shape"), x.get(1), x.get(2), a.f64("eps"))),
+        "group_norm" => one(x[0].group_norm(a.usize("groups"), x.get(1), x.get(2), a.f64("eps"))),
+        "batch_norm" => {
+            // inputs: x, running_mean, running_var, weight, bias; training also returns the updated running stats
+            let (eps, momentum) = (a.f64("eps"), a.f64("momentum"));
+            if a.bool("training") {
+                let (rm, rv) = (x[1].deep_clone(), x[2].deep_clone());
+                let n = w(x[0].batch_norm_train(Some(&x[3]), Some(&x[4]), Some(&rm), Some(&rv), momentum, eps))?;
+                Ok(vec![n.out, rm, rv])
+            } else {
+                one(x[0].batch_norm_eval(&x[1], &x[2], Some(&x[3]), Some(&x[4]), eps))
+            }
+        }
+        // pooling
+        "max_pool1d" => {
+            check_rank(op, &x[0], 3)?;
+            w(x[0].max_pool(&pool_spec(a))).map(|(v, _)| vec![v])
+        }
+        "max_pool2d" => one(x[0].max_pool2d(&pool_spec(a))),
+        "max_pool3d" => one(x[0].max_pool3d(&pool_spec(a))),
+        "avg_pool1d" => {
+            check_rank(op, &x[0], 3)?;
+            one(x[0].avg_pool(&pool_spec(a)))
+        }
+        "avg_pool2d" => one(x[0].avg_pool2d(&pool_spec(a))),
+        "avg_pool3d" => one(x[0].avg_pool3d(&pool_spec(a))),
+        "adaptive_avg_pool1d" => {
+            check_rank(op, &x[0], 3)?;
+            one(x[0].adaptive_avg_pool(&a.usizes("output_size")))
+        }
+        "adaptive_avg_pool2d" => {
+            check_rank(op, &x[0], 4)?;
+            one(x[0].adaptive_avg_pool(&a.usizes("output_size")))
+        }
+        _ => Err(format!("op '{op}' is unknown to the runner (add an arm to run_op, or list it in NOT_YET_WIRED)")),
+    }
+}
+
+/// The tensors `<prefix>.0, <prefix>.1, ...` of a fixture, in index order.
+fn numbered(map: &BTreeMap<String, Tensor>, prefix: &str) -> Vec<Tensor> {
+    let mut v: Vec<(usize, Tensor)> = map
+        .iter()
+        .filter_map(|(k, t)| k.strip_prefix(prefix)?.strip_prefix('.')?.parse::<usize>().ok().map(|i| (i, t.clone())))
+        .collect();
+    v.sort_by_key(|(i, _)| *i);
+    assert!(v.iter().enumerate().all(|(k, (i, _))| k == *i), "{prefix}.* indices are not 0..n");
+    v.into_iter().map(|(_, t)| t).collect()
+}
+
+fn unravel(mut i: usize, shape: &[usize]) -> Vec<usize> {
+    let mut idx = vec![0; shape.len()];
+    for d in (0..shape.len()).rev() {
+        idx[d] = i % shape[d].max(1);
+        i /= shape[d].max(1);
+    }
+    idx
+}
+
+/// Compare one output: shape, dtype, then values within `atol + rtol * |want|` (NaN == NaN, inf == inf).
+fn compare(j: usize, got: &Tensor, want: &Tensor, rtol: f64, atol: f64) -> Res<()> {
+    if got.shape() != want.shape() {
+        return Err(format!("output.{j}: shape {:?}, expected {:?}", got.shape(), want.shape()));
+    }
+    if got.dtype() != want.dtype() {
+        return Err(format!("output.{j}: dtype {}, expected {}", got.dtype(), want.dtype()));
+    }
+    if want.dtype() == DType::I64 {
+        let (g, e) = (w(got.to_vec::<i64>())?, w(want.to_vec::<i64>())?);
+        let bad: Vec<usize> = (0..g.len()).filter(|&i| g[i] != e[i]).collect();
+        return match bad.first() {
+            None => Ok(()),
+            Some(&i) => Err(format!(
+                "output.{j}: {} of {} int64 elements differ; first at {:?}: got {}, expected {}",
+                bad.len(),
+                g.len(),
+                unravel(i, want.shape()),
+                g[i],
+                e[i]
+            )),
+        };
+    }
+    let (g, e) = (w(got.to_vec_f64())?, w(want.to_vec_f64())?);
+    let (mut n_bad, mut worst, mut worst_excess) = (0usize, None, f64::NEG_INFINITY);
+    let (mut max_abs, mut max_rel) = (0f64, 0f64);
+    for i in 0..g.len() {
+        let (a, b) = (g[i], e[i]);
+        // non-finite values must match exactly (else inf would be within rtol * |inf| of anything)
+        let ok = (a.is_nan() && b.is_nan())
+            || a == b
+            || (a.is_finite() && b.is_finite() && (a - b).abs() <= atol + rtol * b.abs());
+        if a.is_finite() && b.is_finite() {
+            max_abs = max_abs.max((a - b).abs());
+            if b != 0.0 {
+                max_rel = max_rel.max((a - b).abs() / b.abs());
+            }
+        }
+        if !ok {
+            n_bad += 1;
+            let excess = if (a - b).is_nan() { f64::INFINITY } else { (a - b).abs() - (atol + rtol * b.abs()) };
+            if worst.is_none() || excess > worst_excess {
+                worst = Some(i);
+                worst_excess = excess;
+            }
+        }
+    }
+    match worst {
+        None => Ok(()),
+        Some(i) => Err(format!(
+            "output.{j}: {n_bad} of {} elements out of tolerance (rtol {rtol:e}, atol {atol:e}); worst at {:?}: got {:e}, \
+             expected {:e}; max abs err {max_abs:e}, max rel err {max_rel:e} (finite elements)",
+            g.len(),
+            unravel(i, want.shape()),
+            g[i],
+            e[i],
+        )),
+    }
+}
+
+fn run_case(c: &Case) -> Res<()> {
+    let path = fixtures_dir().join(format!("{}.safetensors", c.name));
+    let map = w(io::load(&path))?;
+    let mut inputs = numbered(&map, "input");
+    let want = numbered(&map, "output");
+    apply_views(&mut inputs, &c.args)?;
+    let got = catch_unwind(AssertUnwindSafe(|| run_op(&c.op, &Args(&c.args), &inputs)))
+        .map_err(|p| {
+            let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+            format!("panicked: {}", msg.unwrap_or_default())
+        })??;
+    if got.len() != want.len() {
+        return Err(format!("{} outputs, fixture has {}", got.len(), want.len()));
+    }
+    for (j, (g, e)) in got.iter().zip(&want).enumerate() {
+        compare(j, g, e, c.rtol, c.atol)?;
+    }
+    Ok(())
+}
+
+fn family_ops(family: &str) -> &'static [&'static str] {
+    FAMILIES.iter().find(|(f, _)| *f == family).unwrap_or_else(|| panic!("no family {family}")).1
+}
+
+fn run_family(family: &str) {
+    let ops = family_ops(family);
+    let (mut passed, mut skipped, mut known) = (0, 0, 0);
+    let mut failures = Vec::new();
+    for c in manifest().iter().filter(|c| ops.contains(&c.op.as_str())) {
+        if NOT_YET_WIRED.iter().any(|(op, _)| *op == c.op) {
+            skipped += 1;
+            continue;
+        }
+        let known_bug = KNOWN_FAILURES.iter().find(|(n, _)| *n == c.name);
+        match (run_case(c), known_bug) {
+            (Ok(()), None) => passed += 1,
+            (Ok(()), Some((_, bug))) => failures.push(format!(
+                "{} [{} {}]: passes now; remove it from KNOWN_FAILURES ({bug})",
+                c.name, c.op, c.dtype
+            )),
+            (Err(e), None) => failures.push(format!("{} [{} {}, args {}]: {e}", c.name, c.op, c.dtype, c.args)),
+            (Err(e), Some((_, bug))) => {
+                known += 1;
+                println!("known failure {} ({bug}): {e}", c.name);
+            }
+        }
+    }
+    println!("{family}: {passed} passed, {known} known failures, {skipped} not yet wired");
+    assert!(failures.is_empty(), "{} {family} parity case(s) failed:\n  {}", failures.len(), failures.join("\n  "));
+    assert!(passed + known + skipped > 0, "family {family} has no cases in the manifest");
+}
+
+// ------------------------------------------------------------------------------------------------ tests
+
+/// Every op in the manifest belongs to a family (so some test runs it), and the exception lists name real things.
+#[test]
+fn manifest_ops_are_all_covered() {
+    let cases = manifest();
+    assert!(!cases.is_empty(), "empty manifest");
+    let mut errors = Vec::new();
+    for c in cases {
+        if !FAMILIES.iter().any(|(_, ops)| ops.contains(&c.op.as_str())) {
+            errors.push(format!("case {}: op '{}' is in no family (add it to FAMILIES and run_op)", c.name, c.op));
+        }
+    }
+    for (op, _) in NOT_YET_WIRED {
+        if !cases.iter().any(|c| c.op == *op) {
+            errors.push(format!("NOT_YET_WIRED lists '{op}', which has no cases"));
+        }
+    }
+    for (name, _) in KNOWN_FAILURES {
+        if !cases.iter().any(|c| c.name == *name) {
+            errors.push(format!("KNOWN_FAILURES lists '{name}', which is not in the manifest"));
+        }
+    }
+    // An op the runner knows must not hide in NOT_YET_WIRED: probe with no inputs (unknown ops answer without
+    // touching them; known ops panic on the empty input list, which proves they are wired).
+    for (op, _) in NOT_YET_WIRED {
+        let probe = catch_unwind(|| run_op(op, &Args(&Value::Null), &[]));
+        if !matches!(&probe, Ok(Err(e)) if e.contains("unknown to the runner")) {
+            errors.push(format!("'{op}' is wired in run_op: remove it from NOT_YET_WIRED"));
+        }
+    }
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
+/// The comparison itself: NaN matches NaN, infinities match only themselves, tolerances are |want|-relative.
+#[test]
+fn compare_semantics() {
+    let t = |v: &[f32]| Tensor::from_slice(v, &[v.len()]).unwrap();
+    let (nan, inf) = (f32::NAN, f32::INFINITY);
+    assert!(compare(0, &t(&[nan, inf, -inf, 1.0]), &t(&[nan, inf, -inf, 1.0]), 0.0, 0.0).is_ok());
+    assert!(compare(0, &t(&[1.0 + 1e-6]), &t(&[1.0]), 2e-6, 0.0).is_ok());
+    assert!(compare(0, &t(&[1.0 + 1e-5]), &t(&[1.0]), 2e-6, 0.0).is_err());
+    assert!(compare(0, &t(&[1e-7]), &t(&[0.0]), 0.0, 1e-6).is_ok());
+    for (got, want) in [(inf, nan), (nan, 1.0), (inf, 3e38), (-inf, inf), (1.0, nan)] {
+        assert!(compare(0, &t(&[got]), &t(&[want]), 1.0, 1.0).is_err(), "{got} vs {want}");
+    }
+    let e = compare(0, &t(&[1.0, 2.0, 5.0]), &t(&[1.0, 2.0, 3.0]), 0.0, 0.0).unwrap_err();
+    assert!(e.contains("worst at [2]") && e.contains("got 5e0") && e.contains("expected 3e0"), "{e}");
+    assert!(compare(0, &t(&[1.0, 2.0]), &Tensor::from_slice(&[1.0f32, 2.0], &[2, 1]).unwrap(), 0.0, 0.0).is_err());
+    assert!(compare(0, &t(&[1.0]), &Tensor::from_slice(&[1.0f64], &[1]).unwrap(), 0.0, 0.0).is_err());
+    let i = |v: &[i64]| Tensor::from_slice(v, &[v.len()]).unwrap();
+    assert!(compare(0, &i(&[1 << 60]), &i(&[(1 << 60) + 1]), 1.0, 1.0).is_err(), "int64 compares exactly");
+}
+
+#[test]
+fn parity_unary() {
+    run_family("unary");
+}
+
+#[test]
+fn parity_param_unary() {
+    run_family("param_unary");
+}
+
+#[test]
+fn parity_binary() {
+    run_family("binary");
+}
+
+#[test]
+fn parity_compare() {
+    run_family("compare");
+}
+
+#[test]
+fn parity_select_logical() {
+    run_family("select_logical");
+}
+
+#[test]
+fn parity_reduce() {
+    run_family("reduce");
+}
+
+#[test]
+fn parity_arg_cumsum() {
+    run_family("arg_cumsum");
+}
+
+#[test]
+fn parity_matmul() {
+    run_family("matmul");
+}
+
+#[test]
+fn parity_conv() {
+    run_family("conv");
+}
+
+#[test]
+fn parity_softmax() {
+    run_family("softmax");
+}
+
+#[test]
+fn parity_index() {
+    run_family("index");
+}
+
+#[test]
+fn parity_shape() {
+    run_family("shape");
+}
+
+#[test]
+fn parity_cast() {
+    run_family("cast");
+}
+
+#[test]
+fn parity_norm() {
+    run_family("norm");
+}
+
+#[test]
+fn parity_pool() {
+    run_family("pool");
+}
