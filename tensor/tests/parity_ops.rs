@@ -27,12 +27,6 @@ const NOT_YET_WIRED: &[(&str, &str)] = &[
 
 /// Cases that fail because of a known wrt bug: (case name, the bug). Remove an entry when its bug is fixed.
 const KNOWN_FAILURES: &[(&str, &str)] = &[
-    // wrt-kernels elementwise.rs `sign64`: sign(NaN) is NaN in wrt, 0 in PyTorch (f32 and f64).
-    ("sign_f32_extreme", "sign(NaN) returns NaN, torch returns 0"),
-    ("sign_f64_extreme", "sign(NaN) returns NaN, torch returns 0"),
-    // tensor/src/ops/cast.rs `convert`: i64 -> f32 goes through f64 and rounds twice; torch rounds once
-    // (2^60 + 2^36 + 1 becomes 2^60 instead of 2^60 + 2^37).
-    ("cast_i64_f32_double_rounding", "i64 -> f32 cast rounds twice (via f64)"),
 ];
 
 /// Op families, one `#[test]` each. Every op in the manifest must appear here.

@@ -90,6 +90,7 @@ fn softplus64(x: f64) -> f64 {
     }
 }
 
+/// PyTorch's `(0 < x) - (x < 0)`: NaN maps to 0, and -0 to 0.
 #[inline(always)]
 fn sign64(x: f64) -> f64 {
     if x > 0.0 {
@@ -97,7 +98,7 @@ fn sign64(x: f64) -> f64 {
     } else if x < 0.0 {
         -1.0
     } else {
-        x // keeps 0, -0 and NaN
+        0.0
     }
 }
 

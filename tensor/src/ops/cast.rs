@@ -20,6 +20,8 @@ pub(crate) fn cast_storage(s: &CpuStorage, l: &Layout, to: DType) -> CpuStorage 
         (CpuStorage::F32(v), DType::BF16) => return CpuStorage::BF16(strided::map1(v, l, bf16::from_f32)),
         (CpuStorage::F16(v), DType::F32) => return CpuStorage::F32(strided::map1(v, l, |x| x.to_f32())),
         (CpuStorage::BF16(v), DType::F32) => return CpuStorage::F32(strided::map1(v, l, |x| x.to_f32())),
+        // One rounding, as PyTorch (through f64 would round twice above 2^53).
+        (CpuStorage::I64(v), DType::F32) => return CpuStorage::F32(strided::map1(v, l, |x| x as f32)),
         _ => {}
     }
     with_type!(s.dtype(), S => {
