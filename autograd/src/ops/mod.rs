@@ -6,8 +6,15 @@
 //! dropout. Composites (no rule of their own) are written in terms of these.
 
 mod binary;
+mod conv;
+mod dropout;
+mod index;
 mod matmul;
+mod norm;
+mod pool;
 mod reduce;
+mod shape;
+mod softmax;
 mod unary;
 mod views;
 
