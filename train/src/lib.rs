@@ -1,1 +1,10 @@
-//! wrt-train: see ../shared/design.md. Built in a later issue.
+//! wrt-train: optimizers (`optim`: SGD, Adam, AdamW, gradient clipping) and learning-rate schedulers
+//! (`sched`: step, multi-step, cosine, linear warmup + cosine, one-cycle, reduce-on-plateau), each following
+//! PyTorch's update rules operation by operation so that f32 trajectories match `torch.optim`.
+//! The trainer loop, callbacks and checkpoints land later (see ../shared/design.md, "train/").
+
+mod error;
+pub mod optim;
+pub mod sched;
+
+pub use error::{Error, Result};
