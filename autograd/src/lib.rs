@@ -4,7 +4,9 @@
 //! `ops/<family>.rs` with its backward rule written beside its forward. Fused ops with hand-written backward
 //! kernels live in `fused/`, each tested against a composed twin built from primitives.
 
+pub mod compose;
 mod error;
+pub mod fused;
 pub mod gradcheck;
 mod graph;
 pub mod ops;

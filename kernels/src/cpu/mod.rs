@@ -1,5 +1,7 @@
 //! CPU kernels: rayon for parallelism, `std::arch` SIMD chosen once at run time, scalar fallback.
 
+pub mod activation;
+pub mod attention;
 pub mod conv;
 pub mod elementwise;
 pub mod gemm;
