@@ -2,7 +2,7 @@
 //! backward. Every conv is run as a 3-D conv with leading unit spatial dims by the im2col+GEMM kernels of
 //! `wrt_kernels::cpu::conv`; this file validates shapes and converts dtypes (half types compute in f32).
 
-use super::float::{check_float, finish, with_float};
+use super::float::{check_float, dims3, finish, with_float};
 use crate::{Error, Result, Tensor};
 use wrt_kernels::cpu::conv::{self as k, ConvParams, ConvTransposeParams};
 use wrt_kernels::cpu::gemm::GemmElem;
@@ -36,18 +36,6 @@ impl ConvSpec {
         self.dilation = vec![d];
         self
     }
-}
-
-/// Expand a per-dim list (length 1 or `sd`) into 3 dims with leading `fill`.
-fn dims3(op: &'static str, what: &str, v: &[usize], sd: usize, fill: usize) -> Result<[usize; 3]> {
-    let full: Vec<usize> = match v.len() {
-        1 => vec![v[0]; sd],
-        n if n == sd => v.to_vec(),
-        n => return Err(Error::InvalidArgument { op, msg: format!("{what} has {n} values: expected 1 or {sd}") }),
-    };
-    let mut out = [fill; 3];
-    out[3 - sd..].copy_from_slice(&full);
-    Ok(out)
 }
 
 fn spatial(t: &Tensor) -> [usize; 3] {

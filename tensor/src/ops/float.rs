@@ -47,3 +47,16 @@ pub(crate) fn with_float<R>(
 pub(crate) fn finish<T: WithDType>(v: Vec<T>, shape: &[usize], dtype: DType) -> Result<Tensor> {
     Tensor::from_vec(v, shape)?.to_dtype(dtype)
 }
+
+/// Expand a per-dim list (length 1, or one value per spatial dim `sd`) to 3 dims with leading `fill`: every
+/// conv and pool runs as 3-D with unit leading dims.
+pub(crate) fn dims3(op: &'static str, what: &str, v: &[usize], sd: usize, fill: usize) -> Result<[usize; 3]> {
+    let full: Vec<usize> = match v.len() {
+        1 => vec![v[0]; sd],
+        n if n == sd => v.to_vec(),
+        n => return Err(Error::InvalidArgument { op, msg: format!("{what} has {n} values: expected 1 or {sd}") }),
+    };
+    let mut out = [fill; 3];
+    out[3 - sd..].copy_from_slice(&full);
+    Ok(out)
+}

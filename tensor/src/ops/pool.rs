@@ -1,6 +1,6 @@
 //! Max / average / adaptive-average pooling over 1 to 3 spatial dims ([N, C, *S]), forward and backward.
 
-use super::float::{check_float, finish, with_float};
+use super::float::{check_float, dims3, finish, with_float};
 use crate::{DType, Error, Result, Tensor};
 use wrt_kernels::cpu::pool::{self as k, AdaptivePoolParams, PoolParams};
 
@@ -28,17 +28,6 @@ impl PoolSpec {
         self.padding = vec![p];
         self
     }
-}
-
-fn dims3(op: &'static str, what: &str, v: &[usize], sd: usize, fill: usize) -> Result<[usize; 3]> {
-    let full: Vec<usize> = match v.len() {
-        1 => vec![v[0]; sd],
-        n if n == sd => v.to_vec(),
-        n => return Err(Error::InvalidArgument { op, msg: format!("{what} has {n} values: expected 1 or {sd}") }),
-    };
-    let mut out = [fill; 3];
-    out[3 - sd..].copy_from_slice(&full);
-    Ok(out)
 }
 
 fn spatial_rank(op: &'static str, x: &Tensor) -> Result<usize> {
