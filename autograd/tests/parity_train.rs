@@ -2,7 +2,9 @@
 //! PyTorch's loss curve and end at its weights within 1e-4.
 
 use std::collections::BTreeMap;
+use wrt_autograd::fused::{self, Reduction};
 use wrt_autograd::{Result, Var};
+use wrt_tensor::ops::{ConvSpec, PoolSpec};
 use wrt_tensor::{DType, Tensor};
 
 fn fixture(name: &str) -> BTreeMap<String, Tensor> {
@@ -23,13 +25,13 @@ fn linear(x: &Var, w: &Var, b: &Var) -> Result<Var> {
     x.matmul(&w.t()?)?.add(b)
 }
 
-fn train(name: &str, params: &[&str], lr: f64, forward: impl Fn(&Var, &[Var]) -> Result<Var>) {
+fn train(name: &str, params: &[&str], lr: f64, forward: impl Fn(&Var, &[Var]) -> Result<Var>, loss_fn: impl Fn(&Var, &Tensor) -> Result<Var>) {
     let f = fixture(name);
     let (x, y) = (Var::constant(f["input.x"].clone()), f["input.y"].clone());
     let ps: Vec<Var> = params.iter().map(|n| Var::new(f[&format!("param.{n}")].deep_clone(), true)).collect();
     let want = f["output.losses"].to_vec::<f64>().unwrap();
     for (step, &w) in want.iter().enumerate() {
-        let loss = cross_entropy(&forward(&x, &ps).unwrap(), &y).unwrap();
+        let loss = loss_fn(&forward(&x, &ps).unwrap(), &y).unwrap();
         let l = loss.value().item::<f32>().unwrap() as f64;
         assert!((l - w).abs() <= 1e-4, "{name} step {step}: loss {l} vs PyTorch {w}");
         for p in &ps {
@@ -50,5 +52,19 @@ fn train(name: &str, params: &[&str], lr: f64, forward: impl Fn(&Var, &[Var]) ->
 
 #[test]
 fn mlp_follows_pytorch_for_50_sgd_steps() {
-    train("mlp_sgd", &["w1", "b1", "w2", "b2"], 0.5, |x, p| linear(&linear(x, &p[0], &p[1])?.relu()?, &p[2], &p[3]));
+    // composed cross-entropy here, the fused one in the CNN run: both paths meet PyTorch
+    train("mlp_sgd", &["w1", "b1", "w2", "b2"], 0.5, |x, p| linear(&linear(x, &p[0], &p[1])?.relu()?, &p[2], &p[3]), cross_entropy);
+}
+
+#[test]
+fn cnn_follows_pytorch_for_50_sgd_steps() {
+    let conv = ConvSpec::new(1, 1);
+    let pool = PoolSpec::new(2);
+    train(
+        "cnn_sgd",
+        &["conv_w", "conv_b", "fc_w", "fc_b"],
+        0.1,
+        |x, p| linear(&x.conv(&p[0], Some(&p[1]), &conv)?.relu()?.max_pool(&pool)?.flatten(1, -1)?, &p[2], &p[3]),
+        |z, y| fused::cross_entropy(z, y, None, -100, 0.0, Reduction::Mean),
+    );
 }
