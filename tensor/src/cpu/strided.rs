@@ -6,6 +6,7 @@
 
 use crate::Layout;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Elements per rayon task: below this, threading costs more than it saves.
 pub const PAR_GRAIN: usize = 1 << 15;
@@ -107,7 +108,7 @@ impl<const N: usize> Plan<N> {
 }
 
 /// Run `body(out_rows, first_row, last_row)` over the output split in row blocks, in parallel when large.
-fn par_rows<O: Send>(out: &mut [O], inner: usize, rows: usize, body: impl Fn(&mut [O], usize, usize) + Sync) {
+fn par_rows<O: Send>(out: &mut [MaybeUninit<O>], inner: usize, rows: usize, body: impl Fn(&mut [MaybeUninit<O>], usize, usize) + Sync) {
     if inner == 0 || rows == 0 {
         return;
     }
@@ -122,6 +123,22 @@ fn par_rows<O: Send>(out: &mut [O], inner: usize, rows: usize, body: impl Fn(&mu
     });
 }
 
+/// An output buffer that is written exactly once by the map functions: no zero-fill pass (a full extra write
+/// of the output, and fresh pages faulted in, for the memory-bound ops).
+fn uninit<O>(n: usize) -> Vec<MaybeUninit<O>> {
+    let mut v = Vec::with_capacity(n);
+    // SAFETY: MaybeUninit needs no initialisation.
+    unsafe { v.set_len(n) };
+    v
+}
+
+/// Every element of `v` has been written.
+fn assume_init<O>(v: Vec<MaybeUninit<O>>) -> Vec<O> {
+    let mut v = std::mem::ManuallyDrop::new(v);
+    // SAFETY: callers write every element before calling; MaybeUninit<O> has O's layout.
+    unsafe { Vec::from_raw_parts(v.as_mut_ptr() as *mut O, v.len(), v.capacity()) }
+}
+
 /// Gather a strided view into a new contiguous Vec.
 pub fn copy<T: Copy + Send + Sync + Default>(src: &[T], l: &Layout) -> Vec<T> {
     map1(src, l, |x| x)
@@ -130,17 +147,17 @@ pub fn copy<T: Copy + Send + Sync + Default>(src: &[T], l: &Layout) -> Vec<T> {
 /// out[i] = f(src[view index i]).
 pub fn map1<T: Copy + Sync, O: Copy + Send + Default>(src: &[T], l: &Layout, f: impl Fn(T) -> O + Sync) -> Vec<O> {
     let n = l.numel();
-    let mut out = vec![O::default(); n];
+    let mut out = uninit::<O>(n);
     if let Some(r) = l.contiguous_range() {
         let src = &src[r];
         if n <= PAR_GRAIN {
-            out.iter_mut().zip(src).for_each(|(o, &x)| *o = f(x));
+            out.iter_mut().zip(src).for_each(|(o, &x)| { o.write(f(x)); });
         } else {
             out.par_chunks_mut(PAR_GRAIN).zip(src.par_chunks(PAR_GRAIN)).for_each(|(o, s)| {
-                o.iter_mut().zip(s).for_each(|(o, &x)| *o = f(x));
+                o.iter_mut().zip(s).for_each(|(o, &x)| { o.write(f(x)); });
             });
         }
-        return out;
+        return assume_init(out);
     }
     let plan = Plan::new(l.shape(), [l]);
     let [s] = plan.inner_strides;
@@ -148,11 +165,11 @@ pub fn map1<T: Copy + Sync, O: Copy + Send + Default>(src: &[T], l: &Layout, f: 
         plan.for_rows(lo, hi, |row, [o]| {
             let dst = &mut chunk[(row - lo) * plan.inner..(row - lo + 1) * plan.inner];
             for (j, d) in dst.iter_mut().enumerate() {
-                *d = f(src[o + j * s]);
+                { d.write(f(src[o + j * s])); }
             }
         });
     });
-    out
+    assume_init(out)
 }
 
 /// out[i] = f(a[i], b[i]) over `shape`; `la`/`lb` are already broadcast to `shape`.
@@ -165,23 +182,19 @@ pub fn map2<A: Copy + Sync, B: Copy + Sync, O: Copy + Send + Default>(
     f: impl Fn(A, B) -> O + Sync,
 ) -> Vec<O> {
     let n: usize = shape.iter().product();
-    let mut out = vec![O::default(); n];
+    let mut out = uninit::<O>(n);
     if let (Some(ra), Some(rb)) = (la.contiguous_range(), lb.contiguous_range()) {
         let (a, b) = (&a[ra], &b[rb]);
         let g = PAR_GRAIN;
         if n <= g {
-            for i in 0..n {
-                out[i] = f(a[i], b[i]);
-            }
+            out.iter_mut().zip(a).zip(b).for_each(|((o, &x), &y)| { o.write(f(x, y)); });
         } else {
             out.par_chunks_mut(g).enumerate().for_each(|(t, o)| {
                 let (a, b) = (&a[t * g..t * g + o.len()], &b[t * g..t * g + o.len()]);
-                for i in 0..o.len() {
-                    o[i] = f(a[i], b[i]);
-                }
+                o.iter_mut().zip(a).zip(b).for_each(|((o, &x), &y)| { o.write(f(x, y)); });
             });
         }
-        return out;
+        return assume_init(out);
     }
     let plan = Plan::new(shape, [la, lb]);
     let [sa, sb] = plan.inner_strides;
@@ -189,24 +202,26 @@ pub fn map2<A: Copy + Sync, B: Copy + Sync, O: Copy + Send + Default>(
     par_rows(&mut out, inner, plan.rows(), |chunk, lo, hi| {
         plan.for_rows(lo, hi, |row, [oa, ob]| {
             let dst = &mut chunk[(row - lo) * inner..(row - lo + 1) * inner];
-            if sb == 0 {
-                let y = b[ob];
-                for (j, d) in dst.iter_mut().enumerate() {
-                    *d = f(a[oa + j * sa], y);
+            // Unit and zero inner strides get slice loops the compiler vectorises (the broadcast bias add).
+            match (sa, sb) {
+                (1, 1) => dst.iter_mut().zip(&a[oa..oa + inner]).zip(&b[ob..ob + inner]).for_each(|((d, &x), &y)| { d.write(f(x, y)); }),
+                (1, 0) => {
+                    let y = b[ob];
+                    dst.iter_mut().zip(&a[oa..oa + inner]).for_each(|(d, &x)| { d.write(f(x, y)); });
                 }
-            } else if sa == 0 {
-                let x = a[oa];
-                for (j, d) in dst.iter_mut().enumerate() {
-                    *d = f(x, b[ob + j * sb]);
+                (0, 1) => {
+                    let x = a[oa];
+                    dst.iter_mut().zip(&b[ob..ob + inner]).for_each(|(d, &y)| { d.write(f(x, y)); });
                 }
-            } else {
-                for (j, d) in dst.iter_mut().enumerate() {
-                    *d = f(a[oa + j * sa], b[ob + j * sb]);
+                _ => {
+                    for (j, d) in dst.iter_mut().enumerate() {
+                        { d.write(f(a[oa + j * sa], b[ob + j * sb])); }
+                    }
                 }
             }
         });
     });
-    out
+    assume_init(out)
 }
 
 /// out[i] = f(a[i], b[i], c[i]) over `shape` (layouts already broadcast).
@@ -222,7 +237,7 @@ pub fn map3<A: Copy + Sync, B: Copy + Sync, C: Copy + Sync, O: Copy + Send + Def
     f: impl Fn(A, B, C) -> O + Sync,
 ) -> Vec<O> {
     let n: usize = shape.iter().product();
-    let mut out = vec![O::default(); n];
+    let mut out = uninit::<O>(n);
     let plan = Plan::new(shape, [la, lb, lc]);
     let [sa, sb, sc] = plan.inner_strides;
     let inner = plan.inner;
@@ -230,11 +245,11 @@ pub fn map3<A: Copy + Sync, B: Copy + Sync, C: Copy + Sync, O: Copy + Send + Def
         plan.for_rows(lo, hi, |row, [oa, ob, oc]| {
             let dst = &mut chunk[(row - lo) * inner..(row - lo + 1) * inner];
             for (j, d) in dst.iter_mut().enumerate() {
-                *d = f(a[oa + j * sa], b[ob + j * sb], c[oc + j * sc]);
+                { d.write(f(a[oa + j * sa], b[ob + j * sb], c[oc + j * sc])); }
             }
         });
     });
-    out
+    assume_init(out)
 }
 
 /// Write `src` (contiguous, in view order) into the strided view `l` of `dst`. Views that overlap themselves

@@ -7,6 +7,20 @@ use crate::storage::CpuStorage;
 use crate::{with_type, Binary, Cmp, DType, Error, Result, Tensor, WithDType};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// `map2` with the op resolved outside the loop for the four arithmetic ops, so each gets its own
+/// vectorisable loop instead of a per-element match.
+macro_rules! arith {
+    ($op:expr, $shape:expr, $a:expr, $la:expr, $b:expr, $lb:expr, $t:ident) => {
+        match $op {
+            Binary::Add => strided::map2($shape, $a, $la, $b, $lb, |x: $t, y: $t| x + y),
+            Binary::Sub => strided::map2($shape, $a, $la, $b, $lb, |x: $t, y: $t| x - y),
+            Binary::Mul => strided::map2($shape, $a, $la, $b, $lb, |x: $t, y: $t| x * y),
+            Binary::Div => strided::map2($shape, $a, $la, $b, $lb, |x: $t, y: $t| x / y),
+            op => strided::map2($shape, $a, $la, $b, $lb, |x: $t, y: $t| op.$t(x, y)),
+        }
+    };
+}
+
 impl Tensor {
     /// `op(self, rhs)` with NumPy broadcasting.
     pub fn binary(&self, rhs: &Tensor, op: Binary) -> Result<Tensor> {
@@ -19,8 +33,8 @@ impl Tensor {
         let s = self.with_cpu(|a, _| {
             rhs.with_cpu(|b, _| -> Result<CpuStorage> {
                 Ok(match (a, b) {
-                    (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(strided::map2(&shape, a, &la, b, &lb, |x, y| op.f32(x, y))),
-                    (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(strided::map2(&shape, a, &la, b, &lb, |x, y| op.f64(x, y))),
+                    (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(arith!(op, &shape, a, &la, b, &lb, f32)),
+                    (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(arith!(op, &shape, a, &la, b, &lb, f64)),
                     (CpuStorage::F16(a), CpuStorage::F16(b)) => CpuStorage::F16(strided::map2(&shape, a, &la, b, &lb, |x, y| {
                         WithDType::from_f32(op.f32(x.to_f32(), y.to_f32()))
                     })),
