@@ -4,14 +4,18 @@
 //! state_dict I/O, parameter counts and train/eval all derive from it (`ModuleExt`). Layers with a single
 //! input implement `Forward`.
 
+mod conv;
 mod error;
 pub mod init;
 mod linear;
 pub mod module;
+mod norm;
 
+pub use conv::{AdaptiveAvgPool2d, AvgPool2d, Conv, Conv1d, Conv2d, Conv3d, ConvConfig, ConvTranspose, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d, MaxPool2d};
 pub use error::{Error, Result};
 pub use linear::Linear;
 pub use module::{Module, ModuleExt, TrainFlag, Visitor, Walk};
+pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, BatchNorm3d, BatchNormConfig, GroupNorm, LayerNorm};
 pub use wrt_autograd::Var;
 
 /// A layer with one input and one output.
