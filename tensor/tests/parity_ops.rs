@@ -11,13 +11,11 @@
 //! drop silently; the exceptions are listed in `NOT_YET_WIRED`. Cases that expose a known wrt bug are listed
 //! in `KNOWN_FAILURES`: they must still fail (a fixed bug makes the suite fail until its entry is removed).
 
-use serde_json::Value;
-use std::collections::BTreeMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
-use std::sync::OnceLock;
-use wrt_tensor::ops::{ConvSpec, PadMode, PoolSpec};
-use wrt_tensor::{io, DType, Tensor};
+use std::panic::catch_unwind;
+use wrt_tensor::ops::PadMode;
+use wrt_tensor::{DType, Tensor};
+use wrt_testkit::serde_json::Value;
+use wrt_testkit::{catch, manifest, numbered, view_tensor, views, w, Args, Case, Res};
 
 /// Ops with fixtures but no wrt-tensor entry point yet: (op, why). Their cases are skipped, loudly.
 const NOT_YET_WIRED: &[(&str, &str)] = &[
@@ -60,141 +58,15 @@ const FAMILIES: &[(&str, &[&str])] = &[
     ),
 ];
 
-// ------------------------------------------------------------------------------------------------ manifest
-
-struct Case {
-    name: String,
-    op: String,
-    args: Value,
-    dtype: String,
-    rtol: f64,
-    atol: f64,
-}
-
-fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/ops")
-}
-
-fn manifest() -> &'static [Case] {
-    static CASES: OnceLock<Vec<Case>> = OnceLock::new();
-    CASES.get_or_init(|| {
-        let path = fixtures_dir().join("manifest.json");
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("reading {}: {e} (regenerate with tools/parity/gen_ops.py)", path.display()));
-        let m: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()));
-        m["cases"]
-            .as_array()
-            .expect("manifest has a cases array")
-            .iter()
-            .map(|c| Case {
-                name: c["name"].as_str().expect("case name").to_string(),
-                op: c["op"].as_str().expect("case op").to_string(),
-                args: c["args"].clone(),
-                dtype: c["dtype"].as_str().expect("case dtype").to_string(),
-                rtol: c["rtol"].as_f64().expect("case rtol"),
-                atol: c["atol"].as_f64().expect("case atol"),
-            })
-            .collect()
-    })
-}
-
-/// Typed access to a case's args; a missing or mistyped arg is a malformed manifest (panics, naming the key).
-struct Args<'a>(&'a Value);
-
-fn num(v: &Value) -> f64 {
-    match v {
-        Value::Number(n) => n.as_f64().expect("number"),
-        // inf / -inf / nan are written as strings (JSON has no literal for them)
-        Value::String(s) => s.parse::<f64>().unwrap_or_else(|_| panic!("not a number: {s}")),
-        other => panic!("expected a number, got {other}"),
-    }
-}
-
-impl Args<'_> {
-    fn get(&self, k: &str) -> &Value {
-        self.0.get(k).unwrap_or_else(|| panic!("arg '{k}' missing"))
-    }
-    fn has(&self, k: &str) -> bool {
-        self.0.get(k).is_some_and(|v| !v.is_null())
-    }
-    fn f64(&self, k: &str) -> f64 {
-        num(self.get(k))
-    }
-    fn opt_f64(&self, k: &str) -> Option<f64> {
-        self.has(k).then(|| self.f64(k))
-    }
-    fn isize(&self, k: &str) -> isize {
-        self.get(k).as_i64().unwrap_or_else(|| panic!("arg '{k}' is not an integer")) as isize
-    }
-    fn opt_isize(&self, k: &str) -> Option<isize> {
-        self.has(k).then(|| self.isize(k))
-    }
-    fn usize(&self, k: &str) -> usize {
-        self.get(k).as_u64().unwrap_or_else(|| panic!("arg '{k}' is not a non-negative integer")) as usize
-    }
-    fn bool(&self, k: &str) -> bool {
-        self.get(k).as_bool().unwrap_or_else(|| panic!("arg '{k}' is not a bool"))
-    }
-    fn str(&self, k: &str) -> &str {
-        self.get(k).as_str().unwrap_or_else(|| panic!("arg '{k}' is not a string"))
-    }
-    fn isizes(&self, k: &str) -> Vec<isize> {
-        ints(self.get(k)).into_iter().map(|v| v as isize).collect()
-    }
-    fn usizes(&self, k: &str) -> Vec<usize> {
-        ints(self.get(k)).into_iter().map(|v| usize::try_from(v).expect("non-negative")).collect()
-    }
-}
-
-fn ints(v: &Value) -> Vec<i64> {
-    v.as_array()
-        .unwrap_or_else(|| panic!("expected a list of integers, got {v}"))
-        .iter()
-        .map(|x| x.as_i64().unwrap_or_else(|| panic!("expected an integer, got {x}")))
-        .collect()
-}
-
 // ------------------------------------------------------------------------------------------------ running
-
-type Res<T> = std::result::Result<T, String>;
-
-fn w<T>(r: wrt_tensor::Result<T>) -> Res<T> {
-    r.map_err(|e| format!("wrt error: {e}"))
-}
+// The manifest, args, views and comparison are shared with the autograd parity test: crate wrt-testkit.
 
 /// Apply the case's `views`: a list of [input, view op, params...], in order.
 fn apply_views(xs: &mut [Tensor], args: &Value) -> Res<()> {
-    let Some(views) = args.get("views").and_then(|v| v.as_array()) else { return Ok(()) };
-    for v in views {
-        let v = v.as_array().expect("a view is a list");
-        let i = v[0].as_u64().expect("view input index") as usize;
-        let p = &v[2..];
-        let int = |k: usize| p[k].as_i64().expect("integer view param") as isize;
-        let t = &xs[i];
-        xs[i] = w(match v[1].as_str().expect("view op name") {
-            "transpose" => t.transpose(int(0), int(1)),
-            "permute" => t.permute(&ints(&p[0]).iter().map(|&d| d as isize).collect::<Vec<_>>()),
-            "narrow" => t.narrow(int(0), int(1) as usize, int(2) as usize),
-            "slice" => t.slice(int(0), int(1), int(2), int(3) as usize),
-            "expand" => t.expand(&ints(&p[0]).iter().map(|&d| d as isize).collect::<Vec<_>>()),
-            "unsqueeze" => t.unsqueeze(int(0)),
-            "select" => t.select(int(0), int(1) as usize),
-            other => return Err(format!("unknown view op '{other}' (teach apply_views)")),
-        })?;
+    for (i, v) in views(args)? {
+        xs[i] = view_tensor(&xs[i], &v)?;
     }
     Ok(())
-}
-
-fn pool_spec(a: &Args) -> PoolSpec {
-    PoolSpec {
-        kernel: a.usizes("kernel"),
-        stride: Some(a.usizes("stride")),
-        padding: a.usizes("padding"),
-        dilation: if a.has("dilation") { a.usizes("dilation") } else { vec![1] },
-        ceil_mode: a.bool("ceil_mode"),
-        count_include_pad: !a.has("count_include_pad") || a.bool("count_include_pad"),
-        divisor_override: None,
-    }
 }
 
 fn check_rank(op: &str, x: &Tensor, rank: usize) -> Res<()> {
@@ -202,16 +74,6 @@ fn check_rank(op: &str, x: &Tensor, rank: usize) -> Res<()> {
         return Err(format!("{op} wants a rank-{rank} input, fixture has {:?}", x.shape()));
     }
     Ok(())
-}
-
-fn conv_spec(a: &Args) -> ConvSpec {
-    ConvSpec {
-        stride: a.usizes("stride"),
-        padding: a.usizes("padding"),
-        dilation: a.usizes("dilation"),
-        groups: a.usize("groups"),
-        output_padding: if a.has("output_padding") { a.usizes("output_padding") } else { vec![0] },
-    }
 }
 
 /// Run one op. `Err` for a wrt error or an op this runner does not know.
@@ -286,15 +148,15 @@ fn run_op(op: &str, a: &Args, x: &[Tensor]) -> Res<Vec<Tensor>> {
         "cumsum" => one(x[0].cumsum(a.isize("dim"))),
         // linear algebra and convolution
         "matmul" => one(x[0].matmul(&x[1])),
-        "conv1d" => one(x[0].conv1d(&x[1], x.get(2), &conv_spec(a))),
-        "conv2d" => one(x[0].conv2d(&x[1], x.get(2), &conv_spec(a))),
-        "conv3d" => one(x[0].conv3d(&x[1], x.get(2), &conv_spec(a))),
+        "conv1d" => one(x[0].conv1d(&x[1], x.get(2), &a.conv_spec())),
+        "conv2d" => one(x[0].conv2d(&x[1], x.get(2), &a.conv_spec())),
+        "conv3d" => one(x[0].conv3d(&x[1], x.get(2), &a.conv_spec())),
         "conv_transpose1d" => {
             check_rank(op, &x[0], 3)?;
-            one(x[0].conv_transpose(&x[1], x.get(2), &conv_spec(a)))
+            one(x[0].conv_transpose(&x[1], x.get(2), &a.conv_spec()))
         }
-        "conv_transpose2d" => one(x[0].conv_transpose2d(&x[1], x.get(2), &conv_spec(a))),
-        "conv_transpose3d" => one(x[0].conv_transpose3d(&x[1], x.get(2), &conv_spec(a))),
+        "conv_transpose2d" => one(x[0].conv_transpose2d(&x[1], x.get(2), &a.conv_spec())),
+        "conv_transpose3d" => one(x[0].conv_transpose3d(&x[1], x.get(2), &a.conv_spec())),
         "softmax" => one(x[0].softmax(a.isize("dim"))),
         "log_softmax" => one(x[0].log_softmax(a.isize("dim"))),
         // indexing
@@ -344,16 +206,16 @@ fn run_op(op: &str, a: &Args, x: &[Tensor]) -> Res<Vec<Tensor>> {
         // pooling
         "max_pool1d" => {
             check_rank(op, &x[0], 3)?;
-            w(x[0].max_pool(&pool_spec(a))).map(|(v, _)| vec![v])
+            w(x[0].max_pool(&a.pool_spec())).map(|(v, _)| vec![v])
         }
-        "max_pool2d" => one(x[0].max_pool2d(&pool_spec(a))),
-        "max_pool3d" => one(x[0].max_pool3d(&pool_spec(a))),
+        "max_pool2d" => one(x[0].max_pool2d(&a.pool_spec())),
+        "max_pool3d" => one(x[0].max_pool3d(&a.pool_spec())),
         "avg_pool1d" => {
             check_rank(op, &x[0], 3)?;
-            one(x[0].avg_pool(&pool_spec(a)))
+            one(x[0].avg_pool(&a.pool_spec()))
         }
-        "avg_pool2d" => one(x[0].avg_pool2d(&pool_spec(a))),
-        "avg_pool3d" => one(x[0].avg_pool3d(&pool_spec(a))),
+        "avg_pool2d" => one(x[0].avg_pool2d(&a.pool_spec())),
+        "avg_pool3d" => one(x[0].avg_pool3d(&a.pool_spec())),
         "adaptive_avg_pool1d" => {
             check_rank(op, &x[0], 3)?;
             one(x[0].adaptive_avg_pool(&a.usizes("output_size")))
@@ -366,102 +228,17 @@ fn run_op(op: &str, a: &Args, x: &[Tensor]) -> Res<Vec<Tensor>> {
     }
 }
 
-/// The tensors `<prefix>.0, <prefix>.1, ...` of a fixture, in index order.
-fn numbered(map: &BTreeMap<String, Tensor>, prefix: &str) -> Vec<Tensor> {
-    let mut v: Vec<(usize, Tensor)> = map
-        .iter()
-        .filter_map(|(k, t)| k.strip_prefix(prefix)?.strip_prefix('.')?.parse::<usize>().ok().map(|i| (i, t.clone())))
-        .collect();
-    v.sort_by_key(|(i, _)| *i);
-    assert!(v.iter().enumerate().all(|(k, (i, _))| k == *i), "{prefix}.* indices are not 0..n");
-    v.into_iter().map(|(_, t)| t).collect()
-}
-
-fn unravel(mut i: usize, shape: &[usize]) -> Vec<usize> {
-    let mut idx = vec![0; shape.len()];
-    for d in (0..shape.len()).rev() {
-        idx[d] = i % shape[d].max(1);
-        i /= shape[d].max(1);
-    }
-    idx
-}
-
-/// Compare one output: shape, dtype, then values within `atol + rtol * |want|` (NaN == NaN, inf == inf).
-fn compare(j: usize, got: &Tensor, want: &Tensor, rtol: f64, atol: f64) -> Res<()> {
-    if got.shape() != want.shape() {
-        return Err(format!("output.{j}: shape {:?}, expected {:?}", got.shape(), want.shape()));
-    }
-    if got.dtype() != want.dtype() {
-        return Err(format!("output.{j}: dtype {}, expected {}", got.dtype(), want.dtype()));
-    }
-    if want.dtype() == DType::I64 {
-        let (g, e) = (w(got.to_vec::<i64>())?, w(want.to_vec::<i64>())?);
-        let bad: Vec<usize> = (0..g.len()).filter(|&i| g[i] != e[i]).collect();
-        return match bad.first() {
-            None => Ok(()),
-            Some(&i) => Err(format!(
-                "output.{j}: {} of {} int64 elements differ; first at {:?}: got {}, expected {}",
-                bad.len(),
-                g.len(),
-                unravel(i, want.shape()),
-                g[i],
-                e[i]
-            )),
-        };
-    }
-    let (g, e) = (w(got.to_vec_f64())?, w(want.to_vec_f64())?);
-    let (mut n_bad, mut worst, mut worst_excess) = (0usize, None, f64::NEG_INFINITY);
-    let (mut max_abs, mut max_rel) = (0f64, 0f64);
-    for i in 0..g.len() {
-        let (a, b) = (g[i], e[i]);
-        // non-finite values must match exactly (else inf would be within rtol * |inf| of anything)
-        let ok = (a.is_nan() && b.is_nan())
-            || a == b
-            || (a.is_finite() && b.is_finite() && (a - b).abs() <= atol + rtol * b.abs());
-        if a.is_finite() && b.is_finite() {
-            max_abs = max_abs.max((a - b).abs());
-            if b != 0.0 {
-                max_rel = max_rel.max((a - b).abs() / b.abs());
-            }
-        }
-        if !ok {
-            n_bad += 1;
-            let excess = if (a - b).is_nan() { f64::INFINITY } else { (a - b).abs() - (atol + rtol * b.abs()) };
-            if worst.is_none() || excess > worst_excess {
-                worst = Some(i);
-                worst_excess = excess;
-            }
-        }
-    }
-    match worst {
-        None => Ok(()),
-        Some(i) => Err(format!(
-            "output.{j}: {n_bad} of {} elements out of tolerance (rtol {rtol:e}, atol {atol:e}); worst at {:?}: got {:e}, \
-             expected {:e}; max abs err {max_abs:e}, max rel err {max_rel:e} (finite elements)",
-            g.len(),
-            unravel(i, want.shape()),
-            g[i],
-            e[i],
-        )),
-    }
-}
-
 fn run_case(c: &Case) -> Res<()> {
-    let path = fixtures_dir().join(format!("{}.safetensors", c.name));
-    let map = w(io::load(&path))?;
+    let map = c.load()?;
     let mut inputs = numbered(&map, "input");
     let want = numbered(&map, "output");
     apply_views(&mut inputs, &c.args)?;
-    let got = catch_unwind(AssertUnwindSafe(|| run_op(&c.op, &Args(&c.args), &inputs)))
-        .map_err(|p| {
-            let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
-            format!("panicked: {}", msg.unwrap_or_default())
-        })??;
+    let got = catch(|| run_op(&c.op, &c.args(), &inputs))?;
     if got.len() != want.len() {
         return Err(format!("{} outputs, fixture has {}", got.len(), want.len()));
     }
     for (j, (g, e)) in got.iter().zip(&want).enumerate() {
-        compare(j, g, e, c.rtol, c.atol)?;
+        wrt_testkit::compare(&format!("output.{j}"), g, e, c.rtol, c.atol)?;
     }
     Ok(())
 }
@@ -530,26 +307,6 @@ fn manifest_ops_are_all_covered() {
         }
     }
     assert!(errors.is_empty(), "{}", errors.join("\n"));
-}
-
-/// The comparison itself: NaN matches NaN, infinities match only themselves, tolerances are |want|-relative.
-#[test]
-fn compare_semantics() {
-    let t = |v: &[f32]| Tensor::from_slice(v, &[v.len()]).unwrap();
-    let (nan, inf) = (f32::NAN, f32::INFINITY);
-    assert!(compare(0, &t(&[nan, inf, -inf, 1.0]), &t(&[nan, inf, -inf, 1.0]), 0.0, 0.0).is_ok());
-    assert!(compare(0, &t(&[1.0 + 1e-6]), &t(&[1.0]), 2e-6, 0.0).is_ok());
-    assert!(compare(0, &t(&[1.0 + 1e-5]), &t(&[1.0]), 2e-6, 0.0).is_err());
-    assert!(compare(0, &t(&[1e-7]), &t(&[0.0]), 0.0, 1e-6).is_ok());
-    for (got, want) in [(inf, nan), (nan, 1.0), (inf, 3e38), (-inf, inf), (1.0, nan)] {
-        assert!(compare(0, &t(&[got]), &t(&[want]), 1.0, 1.0).is_err(), "{got} vs {want}");
-    }
-    let e = compare(0, &t(&[1.0, 2.0, 5.0]), &t(&[1.0, 2.0, 3.0]), 0.0, 0.0).unwrap_err();
-    assert!(e.contains("worst at [2]") && e.contains("got 5e0") && e.contains("expected 3e0"), "{e}");
-    assert!(compare(0, &t(&[1.0, 2.0]), &Tensor::from_slice(&[1.0f32, 2.0], &[2, 1]).unwrap(), 0.0, 0.0).is_err());
-    assert!(compare(0, &t(&[1.0]), &Tensor::from_slice(&[1.0f64], &[1]).unwrap(), 0.0, 0.0).is_err());
-    let i = |v: &[i64]| Tensor::from_slice(v, &[v.len()]).unwrap();
-    assert!(compare(0, &i(&[1 << 60]), &i(&[(1 << 60) + 1]), 1.0, 1.0).is_err(), "int64 compares exactly");
 }
 
 #[test]

@@ -51,12 +51,20 @@ impl Var {
         let yc = y.clone();
         Ok(Var::from_op("pow", y, &[self, rhs], move |g| {
             Ok(vec![
-                // b * a^(b-1)
-                if ra { Some(sum_to(&g.mul(&b.mul(&a.pow(&b.sub_scalar(1.0)?)?)?)?, a.shape())?) } else { None },
-                // a^b * ln a (0 where a == 0, as PyTorch masks it)
+                // b * a^(b-1), 0 where b == 0 (not 0 * a^-1 = NaN at a = 0), as PyTorch's pow_backward_self
+                if ra {
+                    let d = g.mul(&b.mul(&a.pow(&b.sub_scalar(1.0)?)?)?)?;
+                    let d = b.cmp_scalar(0.0, Cmp::Eq)?.where_cond(&d.zeros_like()?, &d)?;
+                    Some(sum_to(&d, a.shape())?)
+                } else {
+                    None
+                },
+                // a^b * ln a, 0 where a == 0 and b >= 0 (as PyTorch's pow_backward_exponent; for b < 0 it is
+                // inf * -inf)
                 if rb {
-                    let ln = a.cmp_scalar(0.0, Cmp::Eq)?.where_cond(&a.zeros_like()?, &a.log()?)?;
-                    Some(sum_to(&g.mul(&yc.mul(&ln)?)?, b.shape())?)
+                    let d = g.mul(&yc.mul(&a.log()?)?)?;
+                    let zero = a.cmp_scalar(0.0, Cmp::Eq)?.logical_and(&b.cmp_scalar(0.0, Cmp::Ge)?)?;
+                    Some(sum_to(&zero.where_cond(&d.zeros_like()?, &d)?, b.shape())?)
                 } else {
                     None
                 },
@@ -64,7 +72,8 @@ impl Var {
         }))
     }
 
-    /// Elementwise max; on ties the gradient is split evenly (PyTorch).
+    /// Elementwise max; on ties the gradient is split evenly, and where a NaN makes the comparison false
+    /// both inputs get it whole (PyTorch masks the loser rather than selecting the winner).
     pub fn maximum(&self, rhs: &Var) -> Result<Var> {
         self.extremum(rhs, true)
     }
@@ -76,10 +85,12 @@ impl Var {
         let (a, b) = (self.value().clone(), rhs.value().clone());
         let y = if is_max { a.maximum(&b)? } else { a.minimum(&b)? };
         Ok(Var::from_op(if is_max { "maximum" } else { "minimum" }, y, &[self, rhs], move |g| {
-            let wins = a.cmp(&b, if is_max { Cmp::Gt } else { Cmp::Lt })?.to_dtype(g.dtype())?;
-            let ties = a.cmp(&b, Cmp::Eq)?.to_dtype(g.dtype())?.mul_scalar(0.5)?;
-            let wa = wins.add(&ties)?;
-            let wb = wa.neg()?.add_scalar(1.0)?;
+            // weight 1 minus: 1 if that input loses, 1/2 on a tie
+            let loses = |lt: Cmp| -> Result<Tensor> {
+                let l = a.cmp(&b, lt)?.to_dtype(g.dtype())?;
+                Ok(l.add(&a.cmp(&b, Cmp::Eq)?.to_dtype(g.dtype())?.mul_scalar(0.5)?)?.neg()?.add_scalar(1.0)?)
+            };
+            let (wa, wb) = if is_max { (loses(Cmp::Lt)?, loses(Cmp::Gt)?) } else { (loses(Cmp::Gt)?, loses(Cmp::Lt)?) };
             Ok(vec![Some(sum_to(&g.mul(&wa)?, a.shape())?), Some(sum_to(&g.mul(&wb)?, b.shape())?)])
         }))
     }

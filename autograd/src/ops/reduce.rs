@@ -50,8 +50,15 @@ impl Var {
         }))
     }
 
+    /// Standard deviation: sqrt of `var`, whose rule g / (2 std) is 0 where std == 0 (a constant slice) rather
+    /// than 0 * inf = NaN, as PyTorch's std_backward.
     pub fn std(&self, dims: &[isize], correction: usize, keepdim: bool) -> Result<Var> {
-        self.var(dims, correction, keepdim)?.sqrt()
+        let v = self.var(dims, correction, keepdim)?;
+        let s = v.value().sqrt()?;
+        let sc = s.clone();
+        Ok(Var::from_op("std", s, &[&v], move |g| {
+            Ok(vec![Some(g.div(&sc.mul_scalar(2.0)?)?.masked_fill(&sc.cmp_scalar(0.0, Cmp::Eq)?, 0.0)?)])
+        }))
     }
 
     /// Max over dims; the gradient goes to the maximal elements, split evenly between ties (PyTorch's

@@ -2,7 +2,7 @@
 //! the output; the others save the input.
 
 use crate::{Result, Var};
-use wrt_tensor::{Tensor, Unary};
+use wrt_tensor::{DType, Tensor, Unary};
 
 /// d/dx of `op` at x (with y = op(x)), multiplied by g.
 fn unary_grad(op: Unary, x: &Tensor, y: &Tensor, g: &Tensor) -> Result<Tensor> {
@@ -39,7 +39,8 @@ fn unary_grad(op: Unary, x: &Tensor, y: &Tensor, g: &Tensor) -> Result<Tensor> {
             let sech2 = t.square()?.neg()?.add_scalar(1.0)?;
             t.add_scalar(1.0)?.mul_scalar(0.5)?.add(&x.mul(&sech2)?.mul(&du)?.mul_scalar(0.5)?)?
         }
-        Unary::Relu => x.cmp_scalar(0.0, wrt_tensor::Cmp::Gt)?.to_dtype(x.dtype())?,
+        // 1 unless x <= 0, so NaN passes the gradient (PyTorch's threshold_backward)
+        Unary::Relu => x.cmp_scalar(0.0, wrt_tensor::Cmp::Le)?.logical_not()?.to_dtype(x.dtype())?,
         Unary::Silu => {
             let s = x.sigmoid()?;
             s.mul(&x.mul(&s.neg()?.add_scalar(1.0)?)?.add_scalar(1.0)?)?
@@ -60,7 +61,15 @@ impl Var {
         let x = self.value().clone();
         let y = x.unary(op)?;
         let yc = y.clone();
-        Ok(Var::from_op(op.name(), y, &[self], move |g| Ok(vec![Some(unary_grad(op, &x, &yc, g)?)])))
+        Ok(Var::from_op(op.name(), y, &[self], move |g| {
+            // f16/bf16: the derivative in f32, rounded once, like PyTorch's opmath kernels (in f16 the x^3 of
+            // gelu_tanh's rule overflows to inf and gives inf * 0 = NaN)
+            if matches!(x.dtype(), DType::F16 | DType::BF16) {
+                let f = |t: &Tensor| t.to_dtype(DType::F32);
+                return Ok(vec![Some(unary_grad(op, &f(&x)?, &f(&yc)?, &f(g)?)?.to_dtype(x.dtype())?)]);
+            }
+            Ok(vec![Some(unary_grad(op, &x, &yc, g)?)])
+        }))
     }
 
     pub fn neg(&self) -> Result<Var> { self.unary(Unary::Neg) }
@@ -95,7 +104,13 @@ impl Var {
     pub fn powf(&self, e: f64) -> Result<Var> {
         let x = self.value().clone();
         let y = x.powf(e)?;
-        Ok(Var::from_op("powf", y, &[self], move |g| Ok(vec![Some(g.mul(&x.powf(e - 1.0)?.mul_scalar(e)?)?)])))
+        Ok(Var::from_op("powf", y, &[self], move |g| {
+            // x^0 is constant: zero gradient, not 0 * x^-1 (NaN at x = 0), as PyTorch
+            if e == 0.0 {
+                return Ok(vec![Some(g.zeros_like()?)]);
+            }
+            Ok(vec![Some(g.mul(&x.powf(e - 1.0)?.mul_scalar(e)?)?)])
+        }))
     }
 
     /// Clamp into [min, max]; the gradient passes where min <= x <= max (PyTorch).
@@ -127,8 +142,8 @@ impl Var {
         let y = x.elu(alpha)?;
         let yc = y.clone();
         Ok(Var::from_op("elu", y, &[self], move |g| {
-            // below zero: d = alpha * exp(x) = y + alpha
-            let d = x.cmp_scalar(0.0, wrt_tensor::Cmp::Gt)?.where_cond(&x.ones_like()?, &yc.add_scalar(alpha)?)?;
+            // x <= 0: d = alpha * exp(x) = y + alpha; else 1 (NaN included, as PyTorch's elu_backward)
+            let d = x.cmp_scalar(0.0, wrt_tensor::Cmp::Le)?.where_cond(&yc.add_scalar(alpha)?, &x.ones_like()?)?;
             Ok(vec![Some(g.mul(&d)?)])
         }))
     }
