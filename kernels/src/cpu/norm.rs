@@ -395,6 +395,54 @@ fn steps<V: Vf>(n: usize, mut f: impl FnMut(usize, usize)) {
     }
 }
 
+/// `sum f(x[i..i+LANES])` over a row of `n` in a fixed order: four accumulators over full
+/// registers (the adds are independent, so the loop is not bound by add latency), the tail
+/// (padded with `fill`) into the first, then `(a0 + a1) + (a2 + a3)`.
+#[inline(always)]
+unsafe fn row_sum<V: Vf>(x: *const f32, n: usize, fill: f32, f: impl Fn(V, V) -> V) -> f32 {
+    let l = V::LANES;
+    let z = V::splat(0.0);
+    let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
+    let mut i = 0;
+    while i + 4 * l <= n {
+        a0 = f(V::load(x.add(i)), a0);
+        a1 = f(V::load(x.add(i + l)), a1);
+        a2 = f(V::load(x.add(i + 2 * l)), a2);
+        a3 = f(V::load(x.add(i + 3 * l)), a3);
+        i += 4 * l;
+    }
+    while i + l <= n {
+        a0 = f(V::load(x.add(i)), a0);
+        i += l;
+    }
+    if i < n {
+        a0 = f(ld::<V>(x.add(i), n - i, fill), a0);
+    }
+    a0.add(a1).add(a2.add(a3)).reduce_sum()
+}
+
+/// Normalise one row: `o = g((x - m) * rs, i)` over full registers, then the padded tail.
+#[inline(always)]
+unsafe fn row_map<V: Vf>(
+    o: *mut f32,
+    x: *const f32,
+    n: usize,
+    mv: V,
+    rv: V,
+    g: impl Fn(V, usize, usize) -> V,
+) {
+    let l = V::LANES;
+    let mut i = 0;
+    while i + l <= n {
+        g(V::load(x.add(i)).sub(mv).mul(rv), i, l).store(o.add(i));
+        i += l;
+    }
+    if i < n {
+        let k = n - i;
+        st(g(xhat::<V>(x, i, k, mv, rv), i, k), o.add(i), k);
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn ln_fwd_v<V: Vf>(
@@ -408,61 +456,38 @@ unsafe fn ln_fwd_v<V: Vf>(
     eps: f32,
 ) {
     let inv_n = 1.0 / cols as f32;
+    // Raw pointers taken once, so that the stores of the normalise pass cannot make the compiler
+    // reload them.
+    let (wp, bp) = (w.map(|w| w.as_ptr()), b.map(|b| b.as_ptr()));
+    let (ip, op) = (inp.as_ptr(), out.as_mut_ptr());
     for r in 0..out.len() / cols {
-        let x = inp.as_ptr().add(r * cols);
-        let o = out.as_mut_ptr().add(r * cols);
-        // Sum deviations from the row's first element: an offset much larger than the spread
-        // would otherwise cost the f32 sum its low bits.
+        let x = ip.add(r * cols);
+        let o = op.add(r * cols);
+        // Two passes over the row (it stays in L1): the mean, then squared deviations from it.
+        // The sum is of deviations from the row's first element: an offset much larger than the
+        // spread would otherwise cost the f32 sum its low bits.
         let x0 = *x;
         let x0v = V::splat(x0);
-        let mut acc = V::splat(0.0);
-        steps::<V>(
-            cols,
-            #[inline(always)]
-            |i, k| acc = acc.add(ld::<V>(x.add(i), k, x0).sub(x0v)),
-        );
-        let m = x0 + acc.reduce_sum() * inv_n;
+        let m = x0 + row_sum::<V>(x, cols, x0, |v, a| a.add(v.sub(x0v))) * inv_n;
         let mv = V::splat(m);
-        let mut acc = V::splat(0.0);
-        steps::<V>(
-            cols,
-            #[inline(always)]
-            |i, k| {
-                let d = ld::<V>(x.add(i), k, m).sub(mv);
-                acc = d.fma(d, acc);
-            },
-        );
-        let rs = 1.0 / (acc.reduce_sum() * inv_n + eps).sqrt();
+        let ss = row_sum::<V>(x, cols, m, |v, a| {
+            let d = v.sub(mv);
+            d.fma(d, a)
+        });
+        let rs = 1.0 / (ss * inv_n + eps).sqrt();
         (mean[r], rstd[r]) = (m, rs);
         let rv = V::splat(rs);
-        let xh = |i: usize, k: usize| xhat::<V>(x, i, k, mv, rv);
-        match (w, b) {
-            (Some(w), Some(b)) => steps::<V>(
-                cols,
-                #[inline(always)]
-                |i, k| {
-                    st(
-                        xh(i, k).fma(ld(w.as_ptr().add(i), k, 0.0), ld(b.as_ptr().add(i), k, 0.0)),
-                        o.add(i),
-                        k,
-                    )
-                },
-            ),
-            (Some(w), None) => steps::<V>(
-                cols,
-                #[inline(always)]
-                |i, k| st(xh(i, k).mul(ld(w.as_ptr().add(i), k, 0.0)), o.add(i), k),
-            ),
-            (None, Some(b)) => steps::<V>(
-                cols,
-                #[inline(always)]
-                |i, k| st(xh(i, k).add(ld(b.as_ptr().add(i), k, 0.0)), o.add(i), k),
-            ),
-            (None, None) => steps::<V>(
-                cols,
-                #[inline(always)]
-                |i, k| st(xh(i, k), o.add(i), k),
-            ),
+        match (wp, bp) {
+            (Some(wp), Some(bp)) => row_map::<V>(o, x, cols, mv, rv, |xh, i, k| {
+                xh.fma(ld(wp.add(i), k, 0.0), ld(bp.add(i), k, 0.0))
+            }),
+            (Some(wp), None) => {
+                row_map::<V>(o, x, cols, mv, rv, |xh, i, k| xh.mul(ld(wp.add(i), k, 0.0)))
+            }
+            (None, Some(bp)) => {
+                row_map::<V>(o, x, cols, mv, rv, |xh, i, k| xh.add(ld(bp.add(i), k, 0.0)))
+            }
+            (None, None) => row_map::<V>(o, x, cols, mv, rv, |xh, _, _| xh),
         }
     }
 }
