@@ -84,7 +84,7 @@ fn conv_params(g: &mut Generator, wshape: &[usize], bias_len: usize, bias: bool)
 }
 
 fn check_channels(op: &str, in_ch: usize, out_ch: usize, groups: usize) -> Result<()> {
-    if groups == 0 || in_ch % groups != 0 || out_ch % groups != 0 {
+    if groups == 0 || !in_ch.is_multiple_of(groups) || !out_ch.is_multiple_of(groups) {
         return Err(Error::Config(format!("{op}: in_channels {in_ch} and out_channels {out_ch} must be divisible by groups {groups}")));
     }
     Ok(())

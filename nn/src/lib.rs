@@ -4,14 +4,22 @@
 //! state_dict I/O, parameter counts and train/eval all derive from it (`ModuleExt`). Layers with a single
 //! input implement `Forward`.
 
+mod activation;
+mod container;
 mod conv;
+pub mod dropout;
+mod embedding;
 mod error;
 pub mod init;
 mod linear;
 pub mod module;
 mod norm;
 
+pub use activation::{Flatten, Identity, LeakyReLU, ReLU, SiLU, Sigmoid, Tanh, ELU, GELU};
+pub use container::{Layer, ModuleList, Sequential};
 pub use conv::{AdaptiveAvgPool2d, AvgPool2d, Conv, Conv1d, Conv2d, Conv3d, ConvConfig, ConvTranspose, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d, MaxPool2d};
+pub use dropout::{DropPath, Dropout};
+pub use embedding::Embedding;
 pub use error::{Error, Result};
 pub use linear::Linear;
 pub use module::{Module, ModuleExt, TrainFlag, Visitor, Walk};

@@ -169,7 +169,7 @@ impl GroupNorm {
     }
 
     pub fn with_options(num_groups: usize, num_channels: usize, eps: f64, affine: bool) -> Result<Self> {
-        if num_groups == 0 || num_channels % num_groups != 0 {
+        if num_groups == 0 || !num_channels.is_multiple_of(num_groups) {
             return Err(Error::Config(format!("GroupNorm: num_channels {num_channels} must be divisible by num_groups {num_groups}")));
         }
         let c = [num_channels];

@@ -158,3 +158,136 @@ fn fresh_layers_have_pytorchs_init_distribution() {
     let nbt = bn.num_batches_tracked.as_ref().unwrap();
     assert_eq!((nbt.dtype(), nbt.shape().len(), nbt.item::<i64>().unwrap()), (DType::I64, 0, 0));
 }
+
+#[test]
+fn embedding_matches_pytorch_and_skips_the_padding_row() {
+    let g = &mut g();
+    check("embedding", Embedding::new(g, 10, 4, None).unwrap(), F32);
+    let e = check("embedding_padding", Embedding::new(g, 10, 4, Some(2)).unwrap(), F32);
+    assert_eq!(f64s(&e.weight.grad().unwrap().select(0, 2).unwrap()), [0.0; 4]);
+    // fresh: N(0, 1) with the padding row zeroed
+    let e = Embedding::new(g, 1000, 16, Some(5)).unwrap();
+    assert_eq!(f64s(&e.weight.value().select(0, 5).unwrap()), [0.0; 16]);
+    let (_, _, mean, std) = moments(e.weight.value());
+    assert!(mean.abs() < 0.03 && (std - 1.0).abs() < 0.03, "Embedding init: mean {mean}, std {std}");
+    assert!(Embedding::new(g, 10, 4, Some(10)).is_err());
+}
+
+#[test]
+fn parameter_free_layers_match_pytorch() {
+    check("relu", ReLU, F32);
+    check("gelu", GELU::new(), F32);
+    check("gelu_tanh", GELU::tanh(), F32);
+    check("silu", SiLU, F32);
+    check("elu", ELU { alpha: 0.7 }, F32);
+    check("tanh", Tanh, F32);
+    check("sigmoid", Sigmoid, F32);
+    check("leaky_relu", LeakyReLU { negative_slope: 0.1 }, F32);
+    check("identity", Identity, F32);
+    check("flatten", Flatten::default(), F32);
+    check("flatten_mid", Flatten::new(1, 2), F32);
+    check("maxpool2d", MaxPool2d::new(2), F32);
+    check("maxpool2d_pad", MaxPool2d::with_spec(wrt_tensor::ops::PoolSpec::new(3).stride(2).padding(1)), F32);
+    check("avgpool2d", AvgPool2d::new(2), F32);
+    let spec = wrt_tensor::ops::PoolSpec { count_include_pad: false, ..wrt_tensor::ops::PoolSpec::new(3).stride(2).padding(1) };
+    check("avgpool2d_pad", AvgPool2d::with_spec(spec), F32);
+    check("adaptive_avgpool2d", AdaptiveAvgPool2d::new(&[2, 3]), F32);
+    // unbatched [C, H, W] as PyTorch's 2d pooling accepts
+    let y = MaxPool2d::new(2).forward(&Var::constant(Tensor::zeros(&[3, 4, 4], DType::F32).unwrap())).unwrap();
+    assert_eq!(y.shape(), &[3, 2, 2]);
+}
+
+#[test]
+fn sequentials_match_pytorch_names_and_values() {
+    let g = &mut g();
+    let cnn = Sequential::new()
+        .add(Conv2d::new(g, 2, 4, &[3], ConvConfig::default().padding(1)).unwrap())
+        .add(BatchNorm2d::new(4).unwrap())
+        .add(ReLU)
+        .add(MaxPool2d::new(2))
+        .add(Flatten::default())
+        .add(Linear::new(g, 36, 3, true).unwrap());
+    let cnn = check("sequential_cnn", cnn, CONV);
+    assert_eq!(cnn.len(), 6);
+    let mlp = Sequential::new()
+        .add(Linear::new(g, 5, 8, true).unwrap())
+        .add(LayerNorm::new(&[8]).unwrap())
+        .add(GELU::new())
+        .add(Dropout::new(0.0, g).unwrap())
+        .add(Linear::new(g, 8, 2, true).unwrap());
+    check("sequential_mlp", mlp, F32);
+}
+
+struct Blocks {
+    blocks: ModuleList<Linear>,
+    norm: LayerNorm,
+}
+
+impl Module for Blocks {
+    fn visit(&self, v: &mut Walk<'_>) {
+        v.child("blocks", &self.blocks);
+        v.child("norm", &self.norm);
+    }
+}
+
+#[test]
+fn module_list_names_children_by_index() {
+    let g = &mut g();
+    let m = Blocks { blocks: (0..3).map(|_| Linear::new(g, 4, 4, false).unwrap()).collect::<Vec<_>>().into(), norm: LayerNorm::new(&[4]).unwrap() };
+    let names: Vec<String> = m.named_parameters().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["blocks.0.weight", "blocks.1.weight", "blocks.2.weight", "norm.weight", "norm.bias"]);
+    assert_eq!(m.blocks.len(), 3);
+}
+
+fn ones(shape: &[usize]) -> Var {
+    Var::new(Tensor::ones(shape, DType::F32).unwrap(), true)
+}
+
+#[test]
+fn dropout_masks_scale_and_follow_the_mode() {
+    let g = &mut g();
+    let d = Dropout::new(0.3, g).unwrap();
+    let x = ones(&[20_000]);
+    let y = d.forward(&x).unwrap();
+    let v = f64s(y.value());
+    let zeros = v.iter().filter(|&&a| a == 0.0).count() as f64 / v.len() as f64;
+    assert!((zeros - 0.3).abs() < 0.02, "dropped fraction {zeros}");
+    assert!(v.iter().all(|&a| a == 0.0 || (a - 1.0 / 0.7).abs() < 1e-6));
+    y.sum_all().unwrap().backward().unwrap();
+    assert_eq!(f64s(&x.grad().unwrap()), v, "gradient is the mask");
+    // the next call draws a new mask from the layer's own stream; a layer forked from the same seed repeats it
+    let again = f64s(d.forward(&x).unwrap().value());
+    assert_ne!(again, v);
+    assert_eq!(f64s(Dropout::new(0.3, &mut Generator::new(7)).unwrap().forward(&x).unwrap().value()), v);
+    // a shared stream: two layers draw one after the other from it
+    let s = wrt_nn::dropout::fork(g).unwrap();
+    let (a, b) = (Dropout::with_stream(0.5, s.clone()).unwrap(), Dropout::with_stream(0.5, s.clone()).unwrap());
+    let before = s.lock().unwrap().state();
+    a.forward(&x).unwrap();
+    b.forward(&x).unwrap();
+    assert!(s.lock().unwrap().state().1 > before.1);
+    d.eval();
+    assert_eq!(f64s(d.forward(&x).unwrap().value()), vec![1.0; 20_000]);
+    assert!(Dropout::new(1.5, g).is_err());
+}
+
+#[test]
+fn drop_path_drops_whole_samples() {
+    let g = &mut g();
+    let p = 0.25;
+    let d = DropPath::new(p, g).unwrap();
+    let y = d.forward(&ones(&[4000, 3, 2])).unwrap();
+    let v = f64s(y.value());
+    let per_sample: Vec<&[f64]> = v.chunks(6).collect();
+    assert!(per_sample.iter().all(|s| s.iter().all(|&a| a == s[0])), "one mask value per sample");
+    assert!(per_sample.iter().all(|s| s[0] == 0.0 || (s[0] - 1.0 / (1.0 - p)).abs() < 1e-6));
+    let dropped = per_sample.iter().filter(|s| s[0] == 0.0).count() as f64 / 4000.0;
+    assert!((dropped - p).abs() < 0.03, "dropped fraction {dropped}");
+    d.eval();
+    assert_eq!(f64s(d.forward(&ones(&[5, 3])).unwrap().value()), vec![1.0; 15]);
+    // set_training reaches it through a container
+    let s = Sequential::new().add(DropPath::new(1.0, g).unwrap());
+    assert_eq!(f64s(s.forward(&ones(&[2, 2])).unwrap().value()), vec![0.0; 4]);
+    s.eval();
+    assert_eq!(f64s(s.forward(&ones(&[2, 2])).unwrap().value()), vec![1.0; 4]);
+}
