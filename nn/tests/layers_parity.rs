@@ -28,8 +28,10 @@ fn assert_close(what: &str, got: &Tensor, want: &Tensor, (rtol, atol): (f64, f64
     }
 }
 
+/// One of the comma-separated name lists in the metadata entry `names` (`keys=..;params=..;buffers=..`).
 fn names(meta: &HashMap<String, String>, key: &str) -> Vec<String> {
-    meta[key].split(',').filter(|s| !s.is_empty()).map(String::from).collect()
+    let list = meta["names"].split(';').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')).unwrap_or_else(|| panic!("no {key} list"));
+    list.split(',').filter(|s| !s.is_empty()).map(String::from).collect()
 }
 
 /// Load the case's state_dict into `m`, run it and compare everything the fixture holds.

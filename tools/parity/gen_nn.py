@@ -6,8 +6,8 @@ fixed seed and writes tests/fixtures/nn/<case>.safetensors:
   after.<key>     buffers after that forward (BatchNorm's running stats and num_batches_tracked)
   output_eval     the output of a second forward in eval mode (layers whose modes differ)
 
-and the file's metadata holds `keys`, `params`, `buffers`: the state_dict, named_parameters and named_buffers
-names, comma-separated, in PyTorch's order (also in manifest.json). nn/tests/layers_parity.rs builds the same
+and the file's metadata entry `names` holds `keys=..;params=..;buffers=..`: the state_dict, named_parameters and
+named_buffers names, comma-separated, in PyTorch's order (also in manifest.json). nn/tests/layers_parity.rs builds the same
 layer in wrt, loads `state.*` with strict=true and compares.
 
     PY=$(../shared/tools/oracle-venv) && $PY tools/parity/gen_nn.py
@@ -138,7 +138,9 @@ def run(name, build, shape):
         "params": ",".join(k for k, _ in m.named_parameters()),
         "buffers": ",".join(k for k, _ in m.named_buffers()),
     }
-    save_file({k: v.detach().clone().contiguous() for k, v in t.items()}, os.path.join(OUT, f"{name}.safetensors"), metadata=meta)
+    # one metadata entry: safetensors writes several in hash order, and the bytes should not change per run
+    names = ";".join(f"{k}={v}" for k, v in meta.items())
+    save_file({k: v.detach().clone().contiguous() for k, v in t.items()}, os.path.join(OUT, f"{name}.safetensors"), metadata={"names": names})
     return meta
 
 
