@@ -25,12 +25,15 @@ enum Rule {
     Freed,
 }
 
+/// The graph part of a value: its backward rule and links to its inputs' nodes. A node does not own its
+/// value (as PyTorch's `grad_fn` does not), so an intermediate result lives only as long as the user's `Var`
+/// or a backward rule that saved it.
 struct Node {
     id: usize,
     op: &'static str,
-    value: Tensor,
+    shape: Vec<usize>,
     requires_grad: bool,
-    parents: Vec<Var>,
+    parents: Vec<Arc<Node>>,
     rule: Mutex<Rule>,
     grad: Mutex<Option<Tensor>>,
     retain_grad: AtomicBool,
@@ -40,9 +43,9 @@ struct Node {
 // `parents` and overflow the stack; unlink iteratively instead.
 impl Drop for Node {
     fn drop(&mut self) {
-        let mut stack: Vec<Var> = std::mem::take(&mut self.parents);
-        while let Some(v) = stack.pop() {
-            if let Ok(mut node) = Arc::try_unwrap(v.0) {
+        let mut stack: Vec<Arc<Node>> = std::mem::take(&mut self.parents);
+        while let Some(n) = stack.pop() {
+            if let Ok(mut node) = Arc::try_unwrap(n) {
                 stack.append(&mut node.parents);
             }
         }
@@ -51,11 +54,14 @@ impl Drop for Node {
 
 /// A tensor with its place in the autograd graph. Cloning is cheap and shares the node.
 #[derive(Clone)]
-pub struct Var(Arc<Node>);
+pub struct Var {
+    value: Tensor,
+    node: Arc<Node>,
+}
 
 impl std::fmt::Debug for Var {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Var({}, {:?}, requires_grad={})", self.0.op, self.0.value, self.0.requires_grad)
+        write!(f, "Var({}, {:?}, requires_grad={})", self.node.op, self.value, self.node.requires_grad)
     }
 }
 
@@ -94,17 +100,18 @@ pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
 }
 
 impl Var {
-    fn make(op: &'static str, value: Tensor, requires_grad: bool, parents: Vec<Var>, rule: Rule) -> Var {
-        Var(Arc::new(Node {
+    fn make(op: &'static str, value: Tensor, requires_grad: bool, parents: Vec<Arc<Node>>, rule: Rule) -> Var {
+        let node = Arc::new(Node {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             op,
-            value,
+            shape: value.shape().to_vec(),
             requires_grad,
             parents,
             rule: Mutex::new(rule),
             grad: Mutex::new(None),
             retain_grad: AtomicBool::new(false),
-        }))
+        });
+        Var { value, node }
     }
 
     /// A leaf. `requires_grad = true` for parameters.
@@ -123,42 +130,42 @@ impl Var {
         if !tracked {
             return Var::make(op, value, false, vec![], Rule::Leaf);
         }
-        Var::make(op, value, true, parents.iter().map(|&p| p.clone()).collect(), Rule::Op(Box::new(backward)))
+        Var::make(op, value, true, parents.iter().map(|p| p.node.clone()).collect(), Rule::Op(Box::new(backward)))
     }
 
     pub fn value(&self) -> &Tensor {
-        &self.0.value
+        &self.value
     }
     pub fn shape(&self) -> &[usize] {
-        self.0.value.shape()
+        self.value.shape()
     }
     pub fn dtype(&self) -> DType {
-        self.0.value.dtype()
+        self.value.dtype()
     }
     pub fn rank(&self) -> usize {
-        self.0.value.rank()
+        self.value.rank()
     }
     pub fn requires_grad(&self) -> bool {
-        self.0.requires_grad
+        self.node.requires_grad
     }
     pub fn is_leaf(&self) -> bool {
-        matches!(*self.0.rule.lock().expect("autograd node lock"), Rule::Leaf)
+        matches!(*self.node.rule.lock().expect("autograd node lock"), Rule::Leaf)
     }
     /// Name of the op that produced this var ("leaf" for leaves).
     pub fn op_name(&self) -> &'static str {
-        self.0.op
+        self.node.op
     }
     /// Stable identity of the node (for maps keyed by parameter).
     pub fn id(&self) -> usize {
-        self.0.id
+        self.node.id
     }
 
     /// The accumulated gradient, if any.
     pub fn grad(&self) -> Option<Tensor> {
-        self.0.grad.lock().expect("autograd grad lock").clone()
+        self.node.grad.lock().expect("autograd grad lock").clone()
     }
     pub fn set_grad(&self, g: Option<Tensor>) {
-        *self.0.grad.lock().expect("autograd grad lock") = g;
+        *self.node.grad.lock().expect("autograd grad lock") = g;
     }
     /// Forget the accumulated gradient (`set_to_none=True`, PyTorch's default).
     pub fn zero_grad(&self) {
@@ -166,17 +173,17 @@ impl Var {
     }
     /// Keep this non-leaf's gradient in `.grad()` after backward.
     pub fn retain_grad(&self) {
-        self.0.retain_grad.store(true, Ordering::Relaxed);
+        self.node.retain_grad.store(true, Ordering::Relaxed);
     }
 
     /// The same value, cut from the graph.
     pub fn detach(&self) -> Var {
-        Var::constant(self.0.value.clone())
+        Var::constant(self.value.clone())
     }
 
     /// Backward from a scalar output (d self = 1).
     pub fn backward(&self) -> Result<()> {
-        if self.0.value.numel() != 1 {
+        if self.value.numel() != 1 {
             return Err(Error::Graph(format!(
                 "backward() needs a scalar output, got shape {:?}; pass a gradient with backward_with()",
                 self.shape()
@@ -194,49 +201,49 @@ impl Var {
         if grad.shape() != self.shape() {
             return Err(Error::Graph(format!("gradient shape {:?} does not match output shape {:?}", grad.shape(), self.shape())));
         }
-        let order = topo_order(self);
+        let order = topo_order(&self.node);
         let mut grads: HashMap<usize, Tensor> = HashMap::new();
-        grads.insert(self.0.id, grad.clone());
+        grads.insert(self.node.id, grad.clone());
         for node in order.iter().rev() {
-            let Some(g) = grads.remove(&node.0.id) else { continue };
-            let mut rule = node.0.rule.lock().expect("autograd node lock");
-            let keep = node.0.retain_grad.load(Ordering::Relaxed);
+            let Some(g) = grads.remove(&node.id) else { continue };
+            let mut rule = node.rule.lock().expect("autograd node lock");
+            let keep = node.retain_grad.load(Ordering::Relaxed);
             match &*rule {
                 Rule::Leaf => {
-                    accumulate(&node.0.grad, g)?;
+                    accumulate(&node.grad, g)?;
                     continue;
                 }
                 Rule::Freed => {
                     return Err(Error::Graph(format!(
                         "trying to backward through the graph a second time (at '{}'): its saved tensors were freed; \
                          pass retain_graph=true to the first backward if you need to",
-                        node.0.op
+                        node.op
                     )))
                 }
                 Rule::Op(f) => {
                     if keep {
-                        accumulate(&node.0.grad, g.clone())?;
+                        accumulate(&node.grad, g.clone())?;
                     }
-                    let pgrads = f(&g).map_err(|e| e.context(node.0.op))?;
-                    if pgrads.len() != node.0.parents.len() {
-                        return Err(Error::Graph(format!("op '{}' returned {} gradients for {} inputs", node.0.op, pgrads.len(), node.0.parents.len())));
+                    let pgrads = f(&g).map_err(|e| e.context(node.op))?;
+                    if pgrads.len() != node.parents.len() {
+                        return Err(Error::Graph(format!("op '{}' returned {} gradients for {} inputs", node.op, pgrads.len(), node.parents.len())));
                     }
-                    for (p, pg) in node.0.parents.iter().zip(pgrads) {
+                    for (p, pg) in node.parents.iter().zip(pgrads) {
                         let Some(pg) = pg else { continue };
-                        if !p.requires_grad() {
+                        if !p.requires_grad {
                             continue;
                         }
-                        if pg.shape() != p.shape() {
+                        if pg.shape() != p.shape.as_slice() {
                             return Err(Error::Graph(format!(
                                 "op '{}' produced a gradient of shape {:?} for an input of shape {:?}",
-                                node.0.op,
+                                node.op,
                                 pg.shape(),
-                                p.shape()
+                                p.shape
                             )));
                         }
-                        match grads.remove(&p.0.id) {
-                            Some(acc) => grads.insert(p.0.id, acc.add(&pg)?),
-                            None => grads.insert(p.0.id, pg),
+                        match grads.remove(&p.id) {
+                            Some(acc) => grads.insert(p.id, acc.add(&pg)?),
+                            None => grads.insert(p.id, pg),
                         };
                     }
                 }
@@ -260,22 +267,22 @@ fn accumulate(slot: &Mutex<Option<Tensor>>, g: Tensor) -> Result<()> {
 }
 
 /// Nodes reachable from `root` that require grad, parents before children.
-fn topo_order(root: &Var) -> Vec<Var> {
+fn topo_order(root: &Arc<Node>) -> Vec<Arc<Node>> {
     let mut order = Vec::new();
     let mut visited = std::collections::HashSet::new();
     // (node, children pushed yet?)
     let mut stack = vec![(root.clone(), false)];
-    while let Some((v, expanded)) = stack.pop() {
+    while let Some((n, expanded)) = stack.pop() {
         if expanded {
-            order.push(v);
+            order.push(n);
             continue;
         }
-        if !visited.insert(v.0.id) {
+        if !visited.insert(n.id) {
             continue;
         }
-        stack.push((v.clone(), true));
-        for p in &v.0.parents {
-            if p.requires_grad() && !visited.contains(&p.0.id) {
+        stack.push((n.clone(), true));
+        for p in &n.parents {
+            if p.requires_grad && !visited.contains(&p.id) {
                 stack.push((p.clone(), false));
             }
         }
