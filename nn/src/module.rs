@@ -85,6 +85,19 @@ impl TrainFlag {
     }
 }
 
+/// Parameters and buffers in one list, in visit order (PyTorch's state_dict order: per module, its
+/// parameters then its buffers).
+struct StateDict(Vec<(String, Tensor)>);
+
+impl Visitor for StateDict {
+    fn param(&mut self, name: &str, p: &Var) {
+        self.0.push((name.to_string(), p.value().clone()));
+    }
+    fn buffer(&mut self, name: &str, b: &Tensor) {
+        self.0.push((name.to_string(), b.clone()));
+    }
+}
+
 struct Collect<'a> {
     params: Option<&'a mut Vec<(String, Var)>>,
     buffers: Option<&'a mut Vec<(String, Tensor)>>,
@@ -141,9 +154,9 @@ pub trait ModuleExt: Module {
     }
     /// Parameters and buffers by name, sharing storage with the module (`model.state_dict()`).
     fn state_dict(&self) -> Vec<(String, Tensor)> {
-        let (mut params, mut buffers) = (Vec::new(), Vec::new());
-        self.visit(&mut Walk::new(&mut Collect { params: Some(&mut params), buffers: Some(&mut buffers), mode: None }));
-        params.into_iter().map(|(n, p)| (n, p.value().clone())).chain(buffers).collect()
+        let mut sd = StateDict(Vec::new());
+        self.visit(&mut Walk::new(&mut sd));
+        sd.0
     }
     /// Copy tensors into the module's parameters and buffers in place. `strict`: every key must match both
     /// ways. Shapes and dtypes must match exactly (cast first if you mean to change precision).

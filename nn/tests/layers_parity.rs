@@ -4,7 +4,7 @@
 //! gradients, the buffers after the step (BatchNorm's running statistics) and the eval-mode output. Also:
 //! a fresh layer's init has PyTorch's distribution.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use wrt_autograd::Var;
 use wrt_nn::*;
 use wrt_tensor::{DType, Generator, Tensor};
@@ -37,14 +37,13 @@ fn names(meta: &HashMap<String, String>, key: &str) -> Vec<String> {
 /// Load the case's state_dict into `m`, run it and compare everything the fixture holds.
 fn check<M: Module + Forward>(name: &str, m: M, tol: (f64, f64)) -> M {
     let (f, meta) = fixture(name);
-    // names: parameters and buffers in PyTorch's order; state_dict keys as a set (nested modules: wrt lists
-    // all parameters before all buffers, PyTorch interleaves them per module)
+    // names: parameters, buffers and state_dict keys, each in PyTorch's order
     let params: Vec<String> = m.named_parameters().into_iter().map(|(n, _)| n).collect();
     let buffers: Vec<String> = m.named_buffers().into_iter().map(|(n, _)| n).collect();
     assert_eq!(params, names(&meta, "params"), "{name}: named_parameters");
     assert_eq!(buffers, names(&meta, "buffers"), "{name}: named_buffers");
-    let keys: BTreeSet<String> = m.state_dict().into_iter().map(|(n, _)| n).collect();
-    assert_eq!(keys, names(&meta, "keys").into_iter().collect(), "{name}: state_dict keys");
+    let keys: Vec<String> = m.state_dict().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(keys, names(&meta, "keys"), "{name}: state_dict keys");
 
     let sd: BTreeMap<String, Tensor> = f.iter().filter_map(|(k, v)| k.strip_prefix("state.").map(|k| (k.to_string(), v.deep_clone()))).collect();
     m.load_state_dict(&sd, true).unwrap_or_else(|e| panic!("{name}: {e}"));
