@@ -52,6 +52,7 @@ fn binary_ops_with_broadcasting() {
         check2("pow", pos(sa, s), rand(sb, s + 1), |a, b| a.pow(b));
         check2("maximum", rand(sa, s), rand(sb, s + 1), |a, b| a.maximum(b));
         check2("minimum", rand(sa, s), rand(sb, s + 1), |a, b| a.minimum(b));
+        check2("atan2", rand(sa, s), rand(sb, s + 1), |a, b| a.atan2(b));
     }
     let mask = Tensor::from_bools(&[true, false, false, true], &[2, 2]).unwrap();
     check2("where", rand(&[2, 2], 5), rand(&[2], 6), |a, b| Var::where_cond(&mask, a, b));

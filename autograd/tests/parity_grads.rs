@@ -22,8 +22,6 @@ use wrt_testkit::{catch, indexed, manifest, numbered, views, w, Args, Case, Res,
 
 /// Ops with gradient fixtures but no `Var` form yet: (op, why). Their cases are skipped, loudly.
 const NOT_YET_WIRED: &[(&str, &str)] = &[
-    ("atan2", "no Var::atan2 (wrt-tensor has the forward only)"),
-    ("cast", "no differentiable Var::to_dtype yet"),
     ("adaptive_max_pool2d", "no adaptive max pooling in wrt-tensor (see parity_ops.rs)"),
 ];
 
@@ -159,6 +157,8 @@ fn run_op(op: &str, a: &Args, x: &[Var]) -> Res<Vec<Option<Var>>> {
         "pow" => one(x[0].pow(&x[1])),
         "maximum" => one(x[0].maximum(&x[1])),
         "minimum" => one(x[0].minimum(&x[1])),
+        "atan2" => one(x[0].atan2(&x[1])),
+        "cast" => one(x[0].to_dtype(DType::parse(a.str("to")).expect("dtype name"))),
         // selection (the condition / mask is a Bool tensor)
         "where" => one(Var::where_cond(t(0), &x[1], &x[2])),
         "masked_fill" => one(x[0].masked_fill(t(1), a.f64("value"))),

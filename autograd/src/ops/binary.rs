@@ -72,6 +72,19 @@ impl Var {
         }))
     }
 
+    /// `atan2(self, rhs)`: d/da = b / (a^2 + b^2), d/db = -a / (a^2 + b^2).
+    pub fn atan2(&self, rhs: &Var) -> Result<Var> {
+        let (a, b) = (self.value().clone(), rhs.value().clone());
+        let y = a.atan2(&b)?;
+        Ok(Var::from_op("atan2", y, &[self, rhs], move |g| {
+            // At a = b = 0 the gradient is 0, as PyTorch masks the infinite reciprocal.
+            let den = a.square()?.add(&b.square()?)?;
+            let recip = den.cmp_scalar(0.0, Cmp::Eq)?.where_cond(&den.zeros_like()?, &den.recip()?)?;
+            let gr = g.mul(&recip)?;
+            Ok(vec![Some(sum_to(&gr.mul(&b)?, a.shape())?), Some(sum_to(&gr.mul(&a)?.neg()?, b.shape())?)])
+        }))
+    }
+
     /// Elementwise max; on ties the gradient is split evenly, and where a NaN makes the comparison false
     /// both inputs get it whole (PyTorch masks the loser rather than selecting the winner).
     pub fn maximum(&self, rhs: &Var) -> Result<Var> {

@@ -92,6 +92,13 @@ impl Var {
     pub fn silu(&self) -> Result<Var> { self.unary(Unary::Silu) }
     pub fn softplus(&self) -> Result<Var> { self.unary(Unary::Softplus) }
 
+    /// Convert to `dtype`; the gradient is converted back to the input's dtype (none flows to integer inputs).
+    pub fn to_dtype(&self, dtype: wrt_tensor::DType) -> Result<Var> {
+        let from = self.dtype();
+        let y = self.value().to_dtype(dtype)?;
+        Ok(Var::from_op("to_dtype", y, &[self], move |g| Ok(vec![from.is_float().then(|| g.to_dtype(from)).transpose()?])))
+    }
+
     /// `x * mul + add`.
     pub fn affine(&self, mul: f64, add: f64) -> Result<Var> {
         let y = self.value().affine(mul, add)?;
