@@ -27,11 +27,6 @@ const NOT_YET_WIRED: &[(&str, &str)] = &[
 
 /// Cases that fail because of a known wrt bug: (case name, the bug). Remove an entry when its bug is fixed.
 const KNOWN_FAILURES: &[(&str, &str)] = &[
-    // std of 5 equal f32 values: PyTorch's (Welford) std is exactly 0 and its std_backward masks g / (2 std) to 0;
-    // wrt-tensor's f32 var of a constant slice is a rounding residue (mean = sum / n rounds), not 0, so the
-    // gradient there is finite noise of size g / (2 std) * (x - mean). A forward-precision issue in
-    // wrt-tensor's var, amplified by the singular backward; the f64 twin passes.
-    ("std_f32_expand", "f32 var of a constant slice is not exactly 0 in wrt-tensor"),
 ];
 
 /// Op families, one `#[test]` each. Every op with gradient fixtures must appear here.

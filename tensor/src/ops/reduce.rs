@@ -101,7 +101,19 @@ impl Tensor {
     pub fn logsumexp(&self, dims: &[isize], keepdim: bool) -> Result<Tensor> { self.reduce(dims, keepdim, Op::LogSumExp) }
     /// Variance with `correction` (1 = unbiased, PyTorch's default; 0 = biased).
     pub fn var(&self, dims: &[isize], correction: usize, keepdim: bool) -> Result<Tensor> {
-        self.reduce(dims, keepdim, Op::Var(correction))
+        // Variance is shift-invariant: subtracting each slice's first element makes a constant slice exactly 0
+        // (as PyTorch's Welford update gives) instead of a rounding residue, and helps large-offset data.
+        let d = norm_dims("var", dims, self.rank())?;
+        let shifted = if self.dtype().is_float() && self.numel() > 0 {
+            let mut first = self.clone();
+            for &k in &d {
+                first = first.narrow(k as isize, 0, 1)?;
+            }
+            self.sub(&first)?
+        } else {
+            self.clone()
+        };
+        shifted.reduce(dims, keepdim, Op::Var(correction))
     }
     pub fn std(&self, dims: &[isize], correction: usize, keepdim: bool) -> Result<Tensor> {
         self.var(dims, correction, keepdim)?.sqrt()
