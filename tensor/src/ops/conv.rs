@@ -2,10 +2,9 @@
 //! backward. Every conv is run as a 3-D conv with leading unit spatial dims by the im2col+GEMM kernels of
 //! `wrt_kernels::cpu::conv`; this file validates shapes and converts dtypes (half types compute in f32).
 
-use super::float::{check_float, dims3, finish, with_float};
+use super::float::{check_float, dims3, finish, float_kernel};
 use crate::{Error, Result, Tensor};
 use wrt_kernels::cpu::conv::{self as k, ConvParams, ConvTransposeParams};
-use wrt_kernels::cpu::gemm::GemmElem;
 
 /// Hyper-parameters of a (transposed) convolution. A one-element list applies to every spatial dim.
 #[derive(Clone, Debug, PartialEq)]
@@ -80,10 +79,6 @@ fn out_shape(n: usize, c: usize, dims: [usize; 3], sd: usize) -> Vec<usize> {
     s
 }
 
-fn alloc<T: GemmElem + Default>(n: usize) -> Vec<T> {
-    vec![T::default(); n]
-}
-
 impl Tensor {
     /// N-d convolution (`F.conv1d/2d/3d` by input rank): input [N, C_in, *S], weight [C_out, C_in/g, *K].
     pub fn conv(&self, weight: &Tensor, bias: Option<&Tensor>, spec: &ConvSpec) -> Result<Tensor> {
@@ -99,20 +94,11 @@ impl Tensor {
         check_float(op, &ts)?;
         let shape = out_shape(p.n, p.c_out, p.out_dims(), self.rank() - 2);
         let dtype = self.dtype();
-        with_float(
-            op,
-            &ts,
-            |v| {
-                let mut out = alloc::<f32>(p.out_len());
-                k::conv_forward(&mut out, v[0], v[1], v.get(2).copied(), &p);
-                finish(out, &shape, dtype)
-            },
-            |v| {
-                let mut out = alloc::<f64>(p.out_len());
-                k::conv_forward(&mut out, v[0], v[1], v.get(2).copied(), &p);
-                finish(out, &shape, dtype)
-            },
-        )?
+        float_kernel!(op, &ts, |v, T| {
+            let mut out = vec![0 as T; p.out_len()];
+            k::conv_forward(&mut out, v[0], v[1], v.get(2).copied(), &p);
+            finish(out, &shape, dtype)
+        })
     }
 
     pub fn conv1d(&self, w: &Tensor, b: Option<&Tensor>, spec: &ConvSpec) -> Result<Tensor> {
@@ -141,19 +127,16 @@ impl Tensor {
         let p = conv_params(op, input, weight, spec)?;
         check_float(op, &[input, weight, dout])?;
         let (xs, ws, dtype) = (input.shape().to_vec(), weight.shape().to_vec(), input.dtype());
-        macro_rules! body {
-            ($T:ty, $v:ident) => {{
-                let (x, w, g) = ($v[0], $v[1], $v[2]);
-                let mut dx = alloc::<$T>(p.in_len());
-                k::conv_backward_input(&mut dx, g, w, &p);
-                let mut dw = alloc::<$T>(p.weight_len());
-                let mut db = alloc::<$T>(if with_bias { p.c_out } else { 0 });
-                k::conv_backward_weight(&mut dw, with_bias.then_some(db.as_mut_slice()), g, x, &p);
-                let db = if with_bias { Some(finish(db, &[p.c_out], dtype)?) } else { None };
-                Ok((finish(dx, &xs, dtype)?, finish(dw, &ws, dtype)?, db))
-            }};
-        }
-        with_float(op, &[input, weight, dout], |v| body!(f32, v), |v| body!(f64, v))?
+        float_kernel!(op, &[input, weight, dout], |v, T| {
+            let (x, w, g) = (v[0], v[1], v[2]);
+            let mut dx = vec![0 as T; p.in_len()];
+            k::conv_backward_input(&mut dx, g, w, &p);
+            let mut dw = vec![0 as T; p.weight_len()];
+            let mut db = vec![0 as T; if with_bias { p.c_out } else { 0 }];
+            k::conv_backward_weight(&mut dw, with_bias.then_some(db.as_mut_slice()), g, x, &p);
+            let db = if with_bias { Some(finish(db, &[p.c_out], dtype)?) } else { None };
+            Ok((finish(dx, &xs, dtype)?, finish(dw, &ws, dtype)?, db))
+        })
     }
 
     /// Transposed convolution (`F.conv_transpose1d/2d/3d`): weight [C_in, C_out/g, *K].
@@ -170,20 +153,11 @@ impl Tensor {
         check_float(op, &ts)?;
         let shape = out_shape(p.n, p.c_out, p.out_dims(), self.rank() - 2);
         let dtype = self.dtype();
-        with_float(
-            op,
-            &ts,
-            |v| {
-                let mut out = alloc::<f32>(p.out_len());
-                k::conv_transpose_forward(&mut out, v[0], v[1], v.get(2).copied(), &p);
-                finish(out, &shape, dtype)
-            },
-            |v| {
-                let mut out = alloc::<f64>(p.out_len());
-                k::conv_transpose_forward(&mut out, v[0], v[1], v.get(2).copied(), &p);
-                finish(out, &shape, dtype)
-            },
-        )?
+        float_kernel!(op, &ts, |v, T| {
+            let mut out = vec![0 as T; p.out_len()];
+            k::conv_transpose_forward(&mut out, v[0], v[1], v.get(2).copied(), &p);
+            finish(out, &shape, dtype)
+        })
     }
 
     pub fn conv_transpose2d(&self, w: &Tensor, b: Option<&Tensor>, spec: &ConvSpec) -> Result<Tensor> {
@@ -201,19 +175,16 @@ impl Tensor {
         let p = transpose_params(op, input, weight, spec)?;
         check_float(op, &[input, weight, dout])?;
         let (xs, ws, dtype) = (input.shape().to_vec(), weight.shape().to_vec(), input.dtype());
-        macro_rules! body {
-            ($T:ty, $v:ident) => {{
-                let (x, w, g) = ($v[0], $v[1], $v[2]);
-                let mut dx = alloc::<$T>(p.in_len());
-                k::conv_transpose_backward_input(&mut dx, g, w, &p);
-                let mut dw = alloc::<$T>(p.weight_len());
-                let mut db = alloc::<$T>(if with_bias { p.c_out } else { 0 });
-                k::conv_transpose_backward_weight(&mut dw, with_bias.then_some(db.as_mut_slice()), g, x, &p);
-                let db = if with_bias { Some(finish(db, &[p.c_out], dtype)?) } else { None };
-                Ok((finish(dx, &xs, dtype)?, finish(dw, &ws, dtype)?, db))
-            }};
-        }
-        with_float(op, &[input, weight, dout], |v| body!(f32, v), |v| body!(f64, v))?
+        float_kernel!(op, &[input, weight, dout], |v, T| {
+            let (x, w, g) = (v[0], v[1], v[2]);
+            let mut dx = vec![0 as T; p.in_len()];
+            k::conv_transpose_backward_input(&mut dx, g, w, &p);
+            let mut dw = vec![0 as T; p.weight_len()];
+            let mut db = vec![0 as T; if with_bias { p.c_out } else { 0 }];
+            k::conv_transpose_backward_weight(&mut dw, with_bias.then_some(db.as_mut_slice()), g, x, &p);
+            let db = if with_bias { Some(finish(db, &[p.c_out], dtype)?) } else { None };
+            Ok((finish(dx, &xs, dtype)?, finish(dw, &ws, dtype)?, db))
+        })
     }
 }
 

@@ -60,3 +60,20 @@ pub(crate) fn dims3(op: &'static str, what: &str, v: &[usize], sd: usize, fill: 
     out[3 - sd..].copy_from_slice(&full);
     Ok(out)
 }
+
+/// `with_float` with one body for both work types: inside `$body`, `$T` is f32 or f64 and `$v: &[&[$T]]`
+/// holds the operands' slices.
+macro_rules! float_kernel {
+    ($op:expr, $ts:expr, |$v:ident, $T:ident| $body:expr) => {
+        $crate::ops::float::with_float($op, $ts, |$v| {
+            #[allow(dead_code)]
+            type $T = f32;
+            $body
+        }, |$v| {
+            #[allow(dead_code)]
+            type $T = f64;
+            $body
+        })?
+    };
+}
+pub(crate) use float_kernel;

@@ -1,7 +1,7 @@
 //! Normalisation layers' math: layer_norm, batch_norm (train with running-stat update, eval), group_norm,
 //! each with its backward. Statistics saved for backward (mean, rstd/invstd) are returned as tensors.
 
-use super::float::{check_float, finish, with_float};
+use super::float::{check_float, finish, float_kernel};
 use crate::{Error, Result, Tensor};
 use wrt_kernels::cpu::norm as k;
 
@@ -57,16 +57,13 @@ impl Tensor {
         let lead = &self.shape()[..r - normalized_shape.len()];
         let (hw, hb) = (weight.is_some(), bias.is_some());
         let dtype = self.dtype();
-        macro_rules! body {
-            ($T:ty, $v:ident) => {{
-                let w = hw.then(|| $v[1]);
-                let b = hb.then(|| $v[1 + hw as usize]);
-                let (mut out, mut mean, mut rstd) = (vec![0 as $T; rows * cols], vec![0 as $T; rows], vec![0 as $T; rows]);
-                k::layernorm_forward(&mut out, &mut mean, &mut rstd, $v[0], w, b, rows, cols, eps as $T);
-                Ok(Normed { out: finish(out, self.shape(), dtype)?, mean: finish(mean, lead, dtype)?, rstd: finish(rstd, lead, dtype)? })
-            }};
-        }
-        with_float(op, &operands(self, weight, bias), |v| body!(f32, v), |v| body!(f64, v))?
+        float_kernel!(op, &operands(self, weight, bias), |v, T| {
+            let w = hw.then(|| v[1]);
+            let b = hb.then(|| v[1 + hw as usize]);
+            let (mut out, mut mean, mut rstd) = (vec![0 as T; rows * cols], vec![0 as T; rows], vec![0 as T; rows]);
+            k::layernorm_forward(&mut out, &mut mean, &mut rstd, v[0], w, b, rows, cols, eps as T);
+            Ok(Normed { out: finish(out, self.shape(), dtype)?, mean: finish(mean, lead, dtype)?, rstd: finish(rstd, lead, dtype)? })
+        })
     }
 
     /// Gradients of layer_norm: (d input, d weight, d bias) — dweight/dbias when weight/bias were used.
@@ -82,19 +79,16 @@ impl Tensor {
         check_float(op, &ts)?;
         let dtype = input.dtype();
         let hw = weight.is_some();
-        macro_rules! body {
-            ($T:ty, $v:ident) => {{
-                let w = hw.then(|| $v[4]);
-                let mut dx = vec![0 as $T; rows * cols];
-                let mut dw = vec![0 as $T; if hw { cols } else { 0 }];
-                let mut db = vec![0 as $T; if has_bias { cols } else { 0 }];
-                k::layernorm_backward(&mut dx, hw.then_some(dw.as_mut_slice()), has_bias.then_some(db.as_mut_slice()), $v[0], $v[1], w, $v[2], $v[3], rows, cols);
-                let dw = if hw { Some(finish(dw, normalized_shape, dtype)?) } else { None };
-                let db = if has_bias { Some(finish(db, normalized_shape, dtype)?) } else { None };
-                Ok((finish(dx, input.shape(), dtype)?, dw, db))
-            }};
-        }
-        with_float(op, &ts, |v| body!(f32, v), |v| body!(f64, v))?
+        float_kernel!(op, &ts, |v, T| {
+            let w = hw.then(|| v[4]);
+            let mut dx = vec![0 as T; rows * cols];
+            let mut dw = vec![0 as T; if hw { cols } else { 0 }];
+            let mut db = vec![0 as T; if has_bias { cols } else { 0 }];
+            k::layernorm_backward(&mut dx, hw.then_some(dw.as_mut_slice()), has_bias.then_some(db.as_mut_slice()), v[0], v[1], w, v[2], v[3], rows, cols);
+            let dw = if hw { Some(finish(dw, normalized_shape, dtype)?) } else { None };
+            let db = if has_bias { Some(finish(db, normalized_shape, dtype)?) } else { None };
+            Ok((finish(dx, input.shape(), dtype)?, dw, db))
+        })
     }
 
     /// Training-mode `F.batch_norm` on [N, C, *]: normalises with batch statistics and, when given, updates
@@ -111,24 +105,21 @@ impl Tensor {
         check_float(op, &ts)?;
         let dtype = self.dtype();
         let (hw, hb) = (weight.is_some(), bias.is_some());
-        macro_rules! body {
-            ($T:ty, $v:ident) => {{
-                let w = hw.then(|| $v[1]);
-                let b = hb.then(|| $v[1 + hw as usize]);
-                let mut out = vec![0 as $T; self.numel()];
-                let (mut m, mut s) = (vec![0 as $T; c], vec![0 as $T; c]);
-                let mut rm = running_mean.map(|t| t.to_dtype(<$T as crate::WithDType>::DTYPE)?.to_vec::<$T>()).transpose()?;
-                let mut rv = running_var.map(|t| t.to_dtype(<$T as crate::WithDType>::DTYPE)?.to_vec::<$T>()).transpose()?;
-                k::batchnorm_forward_train(&mut out, &mut m, &mut s, rm.as_deref_mut(), rv.as_deref_mut(), $v[0], w, b, n, c, sp, momentum as $T, eps as $T);
-                for (dst, src) in [(running_mean, rm), (running_var, rv)] {
-                    if let (Some(dst), Some(src)) = (dst, src) {
-                        dst.copy_(&Tensor::from_vec(src, &[c])?.to_dtype(dst.dtype())?)?;
-                    }
+        float_kernel!(op, &ts, |v, T| {
+            let w = hw.then(|| v[1]);
+            let b = hb.then(|| v[1 + hw as usize]);
+            let mut out = vec![0 as T; self.numel()];
+            let (mut m, mut s) = (vec![0 as T; c], vec![0 as T; c]);
+            let mut rm = running_mean.map(|t| t.to_dtype(<T as crate::WithDType>::DTYPE)?.to_vec::<T>()).transpose()?;
+            let mut rv = running_var.map(|t| t.to_dtype(<T as crate::WithDType>::DTYPE)?.to_vec::<T>()).transpose()?;
+            k::batchnorm_forward_train(&mut out, &mut m, &mut s, rm.as_deref_mut(), rv.as_deref_mut(), v[0], w, b, n, c, sp, momentum as T, eps as T);
+            for (dst, src) in [(running_mean, rm), (running_var, rv)] {
+                if let (Some(dst), Some(src)) = (dst, src) {
+                    dst.copy_(&Tensor::from_vec(src, &[c])?.to_dtype(dst.dtype())?)?;
                 }
-                Ok(Normed { out: finish(out, self.shape(), dtype)?, mean: finish(m, &[c], dtype)?, rstd: finish(s, &[c], dtype)? })
-            }};
-        }
-        with_float(op, &ts, |v| body!(f32, v), |v| body!(f64, v))?
+            }
+            Ok(Normed { out: finish(out, self.shape(), dtype)?, mean: finish(m, &[c], dtype)?, rstd: finish(s, &[c], dtype)? })
+        })
     }
 
     /// Evaluation-mode batch norm with running statistics.
@@ -143,16 +134,13 @@ impl Tensor {
         check_float(op, &ts)?;
         let dtype = self.dtype();
         let (hw, hb) = (weight.is_some(), bias.is_some());
-        macro_rules! body {
-            ($T:ty, $v:ident) => {{
-                let w = hw.then(|| $v[3]);
-                let b = hb.then(|| $v[3 + hw as usize]);
-                let mut out = vec![0 as $T; self.numel()];
-                k::batchnorm_forward_eval(&mut out, $v[0], $v[1], $v[2], w, b, n, c, sp, eps as $T);
-                finish(out, self.shape(), dtype)
-            }};
-        }
-        with_float(op, &ts, |v| body!(f32, v), |v| body!(f64, v))?
+        float_kernel!(op, &ts, |v, T| {
+            let w = hw.then(|| v[3]);
+            let b = hb.then(|| v[3 + hw as usize]);
+            let mut out = vec![0 as T; self.numel()];
+            k::batchnorm_forward_eval(&mut out, v[0], v[1], v[2], w, b, n, c, sp, eps as T);
+            finish(out, self.shape(), dtype)
+        })
     }
 
     /// Gradients of training-mode batch norm: (d input, d weight, d bias).
@@ -167,19 +155,16 @@ impl Tensor {
         check_float(op, &ts)?;
         let dtype = input.dtype();
         let hw = weight.is_some();
-        macro_rules! body {
-            ($T:ty, $v:ident) => {{
-                let w = hw.then(|| $v[4]);
-                let mut dx = vec![0 as $T; input.numel()];
-                let mut dw = vec![0 as $T; if hw { c } else { 0 }];
-                let mut db = vec![0 as $T; if has_bias { c } else { 0 }];
-                k::batchnorm_backward(&mut dx, hw.then_some(dw.as_mut_slice()), has_bias.then_some(db.as_mut_slice()), $v[0], $v[1], w, $v[2], $v[3], n, c, sp);
-                let dw = if hw { Some(finish(dw, &[c], dtype)?) } else { None };
-                let db = if has_bias { Some(finish(db, &[c], dtype)?) } else { None };
-                Ok((finish(dx, input.shape(), dtype)?, dw, db))
-            }};
-        }
-        with_float(op, &ts, |v| body!(f32, v), |v| body!(f64, v))?
+        float_kernel!(op, &ts, |v, T| {
+            let w = hw.then(|| v[4]);
+            let mut dx = vec![0 as T; input.numel()];
+            let mut dw = vec![0 as T; if hw { c } else { 0 }];
+            let mut db = vec![0 as T; if has_bias { c } else { 0 }];
+            k::batchnorm_backward(&mut dx, hw.then_some(dw.as_mut_slice()), has_bias.then_some(db.as_mut_slice()), v[0], v[1], w, v[2], v[3], n, c, sp);
+            let dw = if hw { Some(finish(dw, &[c], dtype)?) } else { None };
+            let db = if has_bias { Some(finish(db, &[c], dtype)?) } else { None };
+            Ok((finish(dx, input.shape(), dtype)?, dw, db))
+        })
     }
 
     /// `F.group_norm` on [N, C, *]; mean/rstd are [N, groups].
@@ -194,17 +179,14 @@ impl Tensor {
         check_float(op, &ts)?;
         let dtype = self.dtype();
         let (hw, hb) = (weight.is_some(), bias.is_some());
-        macro_rules! body {
-            ($T:ty, $v:ident) => {{
-                let w = hw.then(|| $v[1]);
-                let b = hb.then(|| $v[1 + hw as usize]);
-                let mut out = vec![0 as $T; self.numel()];
-                let (mut m, mut s) = (vec![0 as $T; n * groups], vec![0 as $T; n * groups]);
-                k::groupnorm_forward(&mut out, &mut m, &mut s, $v[0], w, b, n, c, sp, groups, eps as $T);
-                Ok(Normed { out: finish(out, self.shape(), dtype)?, mean: finish(m, &[n, groups], dtype)?, rstd: finish(s, &[n, groups], dtype)? })
-            }};
-        }
-        with_float(op, &ts, |v| body!(f32, v), |v| body!(f64, v))?
+        float_kernel!(op, &ts, |v, T| {
+            let w = hw.then(|| v[1]);
+            let b = hb.then(|| v[1 + hw as usize]);
+            let mut out = vec![0 as T; self.numel()];
+            let (mut m, mut s) = (vec![0 as T; n * groups], vec![0 as T; n * groups]);
+            k::groupnorm_forward(&mut out, &mut m, &mut s, v[0], w, b, n, c, sp, groups, eps as T);
+            Ok(Normed { out: finish(out, self.shape(), dtype)?, mean: finish(m, &[n, groups], dtype)?, rstd: finish(s, &[n, groups], dtype)? })
+        })
     }
 
     pub fn group_norm(&self, groups: usize, weight: Option<&Tensor>, bias: Option<&Tensor>, eps: f64) -> Result<Tensor> {
@@ -224,18 +206,15 @@ impl Tensor {
         check_float(op, &ts)?;
         let dtype = input.dtype();
         let hw = weight.is_some();
-        macro_rules! body {
-            ($T:ty, $v:ident) => {{
-                let w = hw.then(|| $v[4]);
-                let mut dx = vec![0 as $T; input.numel()];
-                let mut dw = vec![0 as $T; if hw { c } else { 0 }];
-                let mut db = vec![0 as $T; if has_bias { c } else { 0 }];
-                k::groupnorm_backward(&mut dx, hw.then_some(dw.as_mut_slice()), has_bias.then_some(db.as_mut_slice()), $v[0], $v[1], w, $v[2], $v[3], n, c, sp, groups);
-                let dw = if hw { Some(finish(dw, &[c], dtype)?) } else { None };
-                let db = if has_bias { Some(finish(db, &[c], dtype)?) } else { None };
-                Ok((finish(dx, input.shape(), dtype)?, dw, db))
-            }};
-        }
-        with_float(op, &ts, |v| body!(f32, v), |v| body!(f64, v))?
+        float_kernel!(op, &ts, |v, T| {
+            let w = hw.then(|| v[4]);
+            let mut dx = vec![0 as T; input.numel()];
+            let mut dw = vec![0 as T; if hw { c } else { 0 }];
+            let mut db = vec![0 as T; if has_bias { c } else { 0 }];
+            k::groupnorm_backward(&mut dx, hw.then_some(dw.as_mut_slice()), has_bias.then_some(db.as_mut_slice()), v[0], v[1], w, v[2], v[3], n, c, sp, groups);
+            let dw = if hw { Some(finish(dw, &[c], dtype)?) } else { None };
+            let db = if has_bias { Some(finish(db, &[c], dtype)?) } else { None };
+            Ok((finish(dx, input.shape(), dtype)?, dw, db))
+        })
     }
 }

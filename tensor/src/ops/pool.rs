@@ -1,6 +1,6 @@
 //! Max / average / adaptive-average pooling over 1 to 3 spatial dims ([N, C, *S]), forward and backward.
 
-use super::float::{check_float, dims3, finish, with_float};
+use super::float::{check_float, dims3, finish, float_kernel};
 use crate::{DType, Error, Result, Tensor};
 use wrt_kernels::cpu::pool::{self as k, AdaptivePoolParams, PoolParams};
 
@@ -93,15 +93,12 @@ impl Tensor {
         let p = params(op, self.shape(), spec)?;
         let shape = out_shape(self.shape(), p.out_dims());
         let dtype = self.dtype();
-        macro_rules! body {
-            ($T:ty, $v:ident) => {{
-                let mut out = vec![0 as $T; p.out_len()];
-                let mut idx = vec![0i64; p.out_len()];
-                k::max_pool_forward(&mut out, &mut idx, $v[0], &p);
-                Ok((finish(out, &shape, dtype)?, Tensor::from_vec(idx, &shape)?))
-            }};
-        }
-        with_float(op, &[self], |v| body!(f32, v), |v| body!(f64, v))?
+        float_kernel!(op, &[self], |v, T| {
+            let mut out = vec![0 as T; p.out_len()];
+            let mut idx = vec![0i64; p.out_len()];
+            k::max_pool_forward(&mut out, &mut idx, v[0], &p);
+            Ok((finish(out, &shape, dtype)?, Tensor::from_vec(idx, &shape)?))
+        })
     }
 
     pub fn max_pool2d(&self, spec: &PoolSpec) -> Result<Tensor> {
@@ -129,14 +126,11 @@ impl Tensor {
             return Err(Error::InvalidArgument { op, msg: format!("indices must lie in [0, {plane})") });
         }
         let dtype = dout.dtype();
-        macro_rules! body {
-            ($T:ty, $v:ident) => {{
-                let mut dx = vec![0 as $T; p.in_len()];
-                k::max_pool_backward(&mut dx, $v[0], &idx, &p);
-                finish(dx, input_shape, dtype)
-            }};
-        }
-        with_float(op, &[dout], |v| body!(f32, v), |v| body!(f64, v))?
+        float_kernel!(op, &[dout], |v, T| {
+            let mut dx = vec![0 as T; p.in_len()];
+            k::max_pool_backward(&mut dx, v[0], &idx, &p);
+            finish(dx, input_shape, dtype)
+        })
     }
 
     /// Average pooling (count_include_pad, ceil_mode, divisor_override as PyTorch).
@@ -147,14 +141,11 @@ impl Tensor {
         let p = params(op, self.shape(), spec)?;
         let shape = out_shape(self.shape(), p.out_dims());
         let dtype = self.dtype();
-        macro_rules! body {
-            ($T:ty, $v:ident) => {{
-                let mut out = vec![0 as $T; p.out_len()];
-                k::avg_pool_forward(&mut out, $v[0], &p);
-                finish(out, &shape, dtype)
-            }};
-        }
-        with_float(op, &[self], |v| body!(f32, v), |v| body!(f64, v))?
+        float_kernel!(op, &[self], |v, T| {
+            let mut out = vec![0 as T; p.out_len()];
+            k::avg_pool_forward(&mut out, v[0], &p);
+            finish(out, &shape, dtype)
+        })
     }
 
     pub fn avg_pool2d(&self, spec: &PoolSpec) -> Result<Tensor> {
@@ -175,14 +166,11 @@ impl Tensor {
         }
         check_float(op, &[dout])?;
         let dtype = dout.dtype();
-        macro_rules! body {
-            ($T:ty, $v:ident) => {{
-                let mut dx = vec![0 as $T; p.in_len()];
-                k::avg_pool_backward(&mut dx, $v[0], &p);
-                finish(dx, input_shape, dtype)
-            }};
-        }
-        with_float(op, &[dout], |v| body!(f32, v), |v| body!(f64, v))?
+        float_kernel!(op, &[dout], |v, T| {
+            let mut dx = vec![0 as T; p.in_len()];
+            k::avg_pool_backward(&mut dx, v[0], &p);
+            finish(dx, input_shape, dtype)
+        })
     }
 
     /// Adaptive average pooling to `out_size` (one value per spatial dim, or one for all).
@@ -197,14 +185,11 @@ impl Tensor {
         let p = AdaptivePoolParams { n: self.shape()[0], c: self.shape()[1], in_dims: in_dims(self.shape()), out_dims };
         let shape = out_shape(self.shape(), out_dims);
         let dtype = self.dtype();
-        macro_rules! body {
-            ($T:ty, $v:ident) => {{
-                let mut out = vec![0 as $T; p.out_len()];
-                k::adaptive_avg_pool_forward(&mut out, $v[0], &p);
-                finish(out, &shape, dtype)
-            }};
-        }
-        with_float(op, &[self], |v| body!(f32, v), |v| body!(f64, v))?
+        float_kernel!(op, &[self], |v, T| {
+            let mut out = vec![0 as T; p.out_len()];
+            k::adaptive_avg_pool_forward(&mut out, v[0], &p);
+            finish(out, &shape, dtype)
+        })
     }
 
     pub fn adaptive_avg_pool_backward(dout: &Tensor, input_shape: &[usize]) -> Result<Tensor> {
@@ -215,13 +200,10 @@ impl Tensor {
         check_float(op, &[dout])?;
         let p = AdaptivePoolParams { n: input_shape[0], c: input_shape[1], in_dims: in_dims(input_shape), out_dims: in_dims(dout.shape()) };
         let dtype = dout.dtype();
-        macro_rules! body {
-            ($T:ty, $v:ident) => {{
-                let mut dx = vec![0 as $T; p.in_len()];
-                k::adaptive_avg_pool_backward(&mut dx, $v[0], &p);
-                finish(dx, input_shape, dtype)
-            }};
-        }
-        with_float(op, &[dout], |v| body!(f32, v), |v| body!(f64, v))?
+        float_kernel!(op, &[dout], |v, T| {
+            let mut dx = vec![0 as T; p.in_len()];
+            k::adaptive_avg_pool_backward(&mut dx, v[0], &p);
+            finish(dx, input_shape, dtype)
+        })
     }
 }
