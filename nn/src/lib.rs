@@ -12,6 +12,7 @@ mod embedding;
 mod error;
 pub mod init;
 mod linear;
+pub mod loss;
 pub mod module;
 mod norm;
 
