@@ -548,122 +548,15 @@ unsafe fn ln_bwd_v<V: Vf>(
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn ln_fwd_avx512(
-    out: &mut [f32],
-    mean: &mut [f32],
-    rstd: &mut [f32],
-    inp: &[f32],
-    w: Option<&[f32]>,
-    b: Option<&[f32]>,
-    cols: usize,
-    eps: f32,
-) {
-    ln_fwd_v::<Avx512>(out, mean, rstd, inp, w, b, cols, eps)
-}
+simd_dispatch!(
+    /// Layer norm forward over whole rows on the given ISA.
+    fn ln_fwd_f32(out: &mut [f32], mean: &mut [f32], rstd: &mut [f32], inp: &[f32], w: Option<&[f32]>, b: Option<&[f32]>, cols: usize, eps: f32) => ln_fwd_v
+);
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn ln_fwd_avx2(
-    out: &mut [f32],
-    mean: &mut [f32],
-    rstd: &mut [f32],
-    inp: &[f32],
-    w: Option<&[f32]>,
-    b: Option<&[f32]>,
-    cols: usize,
-    eps: f32,
-) {
-    ln_fwd_v::<Avx2>(out, mean, rstd, inp, w, b, cols, eps)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn ln_bwd_avx512(
-    dinp: &mut [f32],
-    dw: &mut [f32],
-    db: &mut [f32],
-    dout: &[f32],
-    inp: &[f32],
-    w: Option<&[f32]>,
-    mean: &[f32],
-    rstd: &[f32],
-    cols: usize,
-) {
-    ln_bwd_v::<Avx512>(dinp, dw, db, dout, inp, w, mean, rstd, cols)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn ln_bwd_avx2(
-    dinp: &mut [f32],
-    dw: &mut [f32],
-    db: &mut [f32],
-    dout: &[f32],
-    inp: &[f32],
-    w: Option<&[f32]>,
-    mean: &[f32],
-    rstd: &[f32],
-    cols: usize,
-) {
-    ln_bwd_v::<Avx2>(dinp, dw, db, dout, inp, w, mean, rstd, cols)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn ln_fwd_f32(
-    isa: Isa,
-    out: &mut [f32],
-    mean: &mut [f32],
-    rstd: &mut [f32],
-    inp: &[f32],
-    w: Option<&[f32]>,
-    b: Option<&[f32]>,
-    cols: usize,
-    eps: f32,
-) {
-    debug_assert!(available_isas().contains(&isa));
-    // SAFETY: whole rows (checked by the caller); the ISA was detected.
-    unsafe {
-        match isa {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => ln_fwd_avx512(out, mean, rstd, inp, w, b, cols, eps),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => ln_fwd_avx2(out, mean, rstd, inp, w, b, cols, eps),
-            _ => ln_fwd_v::<f32>(out, mean, rstd, inp, w, b, cols, eps),
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn ln_bwd_f32(
-    isa: Isa,
-    dinp: &mut [f32],
-    dw: &mut [f32],
-    db: &mut [f32],
-    dout: &[f32],
-    inp: &[f32],
-    w: Option<&[f32]>,
-    mean: &[f32],
-    rstd: &[f32],
-    cols: usize,
-) {
-    debug_assert!(available_isas().contains(&isa));
-    // SAFETY: as above.
-    unsafe {
-        match isa {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => ln_bwd_avx512(dinp, dw, db, dout, inp, w, mean, rstd, cols),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => ln_bwd_avx2(dinp, dw, db, dout, inp, w, mean, rstd, cols),
-            _ => ln_bwd_v::<f32>(dinp, dw, db, dout, inp, w, mean, rstd, cols),
-        }
-    }
-}
+simd_dispatch!(
+    /// Layer norm backward over whole rows on the given ISA.
+    fn ln_bwd_f32(dinp: &mut [f32], dw: &mut [f32], db: &mut [f32], dout: &[f32], inp: &[f32], w: Option<&[f32]>, mean: &[f32], rstd: &[f32], cols: usize) => ln_bwd_v
+);
 
 #[cfg(test)]
 mod tests;

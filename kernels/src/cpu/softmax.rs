@@ -369,31 +369,10 @@ unsafe fn rows_v<V: Vf>(op: RowOp, out: &mut [f32], a: &[f32], b: &[f32], cols: 
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn rows_avx512(op: RowOp, out: &mut [f32], a: &[f32], b: &[f32], cols: usize) {
-    rows_v::<Avx512>(op, out, a, b, cols)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn rows_avx2(op: RowOp, out: &mut [f32], a: &[f32], b: &[f32], cols: usize) {
-    rows_v::<Avx2>(op, out, a, b, cols)
-}
-
-fn rows_f32(isa: Isa, op: RowOp, out: &mut [f32], a: &[f32], b: &[f32], cols: usize) {
-    debug_assert!(available_isas().contains(&isa));
-    // SAFETY: slices hold whole rows (checked by run_rows); the ISA was detected.
-    unsafe {
-        match isa {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => rows_avx512(op, out, a, b, cols),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => rows_avx2(op, out, a, b, cols),
-            _ => rows_v::<f32>(op, out, a, b, cols),
-        }
-    }
-}
+simd_dispatch!(
+    /// One row op over whole rows on the given ISA.
+    fn rows_f32(op: RowOp, out: &mut [f32], a: &[f32], b: &[f32], cols: usize) => rows_v
+);
 
 mod cross_entropy;
 pub use cross_entropy::{cross_entropy_backward, cross_entropy_forward};
