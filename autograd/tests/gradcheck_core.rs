@@ -38,6 +38,9 @@ fn unary_ops() {
     check1("clamp", Tensor::from_slice(&[-0.9, -0.2, 0.3, 0.8], &[4]).unwrap(), |v| v.clamp(Some(-0.5), Some(0.5)));
     check1("leaky_relu", Tensor::from_slice(&[-0.9, -0.2, 0.3, 0.8], &[4]).unwrap(), |v| v.leaky_relu(0.1));
     check1("elu", Tensor::from_slice(&[-0.9, -0.2, 0.3, 0.8], &[4]).unwrap(), |v| v.elu(1.0));
+    // through f32 and back: a step far above f32 rounding, tolerance at f32 precision
+    let cast = GradCheck { eps: 1e-2, atol: 1e-4, rtol: 1e-4 };
+    gradcheck(|v| v[0].to_dtype(DType::F32)?.square()?.to_dtype(DType::F64), &[rand(&[5], 4)], &[true], cast).unwrap();
 }
 
 #[test]
