@@ -18,7 +18,7 @@ use wrt_autograd::{Tensor, Var};
 use wrt_tensor::ops::PadMode;
 use wrt_tensor::{DType, Unary};
 use wrt_testkit::serde_json::Value;
-use wrt_testkit::{catch, indexed, manifest, numbered, views, w, Args, Case, Res, View};
+use wrt_testkit::{catch, indexed, manifest, numbered, views, w, Args, Case, Exceptions, Res, View};
 
 /// Ops with gradient fixtures but no `Var` form yet: (op, why). Their cases are skipped, loudly.
 const NOT_YET_WIRED: &[(&str, &str)] = &[
@@ -277,30 +277,10 @@ fn family_ops(family: &str) -> &'static [&'static str] {
 
 fn run_family(family: &str) {
     let ops = family_ops(family);
-    let (mut passed, mut skipped, mut known) = (0, 0, 0);
-    let mut failures = Vec::new();
-    for (c, map) in grad_cases().iter().filter(|(c, _)| ops.contains(&c.op.as_str())) {
-        if NOT_YET_WIRED.iter().any(|(op, _)| *op == c.op) {
-            skipped += 1;
-            continue;
-        }
-        let known_bug = KNOWN_FAILURES.iter().find(|(n, _)| *n == c.name);
-        match (run_case(c, map), known_bug) {
-            (Ok(()), None) => passed += 1,
-            (Ok(()), Some((_, bug))) => failures.push(format!(
-                "{} [{} {}]: passes now; remove it from KNOWN_FAILURES ({bug})",
-                c.name, c.op, c.dtype
-            )),
-            (Err(e), None) => failures.push(format!("{} [{} {}, args {}]: {e}", c.name, c.op, c.dtype, c.args)),
-            (Err(e), Some((_, bug))) => {
-                known += 1;
-                println!("known failure {} ({bug}): {e}", c.name);
-            }
-        }
-    }
-    println!("{family} grads: {passed} passed, {known} known failures, {skipped} not yet wired");
-    assert!(failures.is_empty(), "{} {family} gradient case(s) failed:\n  {}", failures.len(), failures.join("\n  "));
-    assert!(passed + known + skipped > 0, "family {family} has no gradient cases in the manifest");
+    let cases: Vec<_> = grad_cases().iter().filter(|(c, _)| ops.contains(&c.op.as_str())).collect();
+    let maps: BTreeMap<&str, &BTreeMap<String, Tensor>> = cases.iter().map(|(c, m)| (c.name.as_str(), m)).collect();
+    let ex = Exceptions { not_yet_wired: NOT_YET_WIRED, known_failures: KNOWN_FAILURES };
+    wrt_testkit::run_family(family, "gradient", cases.iter().map(|(c, _)| *c), &ex, |c| run_case(c, maps[c.name.as_str()]));
 }
 
 // ------------------------------------------------------------------------------------------------ tests

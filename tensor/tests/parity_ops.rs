@@ -15,7 +15,7 @@ use std::panic::catch_unwind;
 use wrt_tensor::ops::PadMode;
 use wrt_tensor::{DType, Tensor};
 use wrt_testkit::serde_json::Value;
-use wrt_testkit::{catch, manifest, numbered, view_tensor, views, w, Args, Case, Res};
+use wrt_testkit::{catch, manifest, numbered, view_tensor, views, w, Args, Case, Exceptions, Res};
 
 /// Ops with fixtures but no wrt-tensor entry point yet: (op, why). Their cases are skipped, loudly.
 const NOT_YET_WIRED: &[(&str, &str)] = &[
@@ -249,30 +249,8 @@ fn family_ops(family: &str) -> &'static [&'static str] {
 
 fn run_family(family: &str) {
     let ops = family_ops(family);
-    let (mut passed, mut skipped, mut known) = (0, 0, 0);
-    let mut failures = Vec::new();
-    for c in manifest().iter().filter(|c| ops.contains(&c.op.as_str())) {
-        if NOT_YET_WIRED.iter().any(|(op, _)| *op == c.op) {
-            skipped += 1;
-            continue;
-        }
-        let known_bug = KNOWN_FAILURES.iter().find(|(n, _)| *n == c.name);
-        match (run_case(c), known_bug) {
-            (Ok(()), None) => passed += 1,
-            (Ok(()), Some((_, bug))) => failures.push(format!(
-                "{} [{} {}]: passes now; remove it from KNOWN_FAILURES ({bug})",
-                c.name, c.op, c.dtype
-            )),
-            (Err(e), None) => failures.push(format!("{} [{} {}, args {}]: {e}", c.name, c.op, c.dtype, c.args)),
-            (Err(e), Some((_, bug))) => {
-                known += 1;
-                println!("known failure {} ({bug}): {e}", c.name);
-            }
-        }
-    }
-    println!("{family}: {passed} passed, {known} known failures, {skipped} not yet wired");
-    assert!(failures.is_empty(), "{} {family} parity case(s) failed:\n  {}", failures.len(), failures.join("\n  "));
-    assert!(passed + known + skipped > 0, "family {family} has no cases in the manifest");
+    let ex = Exceptions { not_yet_wired: NOT_YET_WIRED, known_failures: KNOWN_FAILURES };
+    wrt_testkit::run_family(family, "parity", manifest().iter().filter(|c| ops.contains(&c.op.as_str())), &ex, run_case);
 }
 
 // ------------------------------------------------------------------------------------------------ tests

@@ -332,3 +332,39 @@ mod tests {
         assert!(views(&serde_json::json!({})).unwrap().is_empty());
     }
 }
+
+/// Exceptions of a runner: ops with fixtures but no entry point yet, and cases failing on a known bug.
+pub struct Exceptions {
+    pub not_yet_wired: &'static [(&'static str, &'static str)],
+    pub known_failures: &'static [(&'static str, &'static str)],
+}
+
+/// Run every case of one op family with `run`, and assert: no unexpected failure, every known failure still
+/// failing (a fixed bug must be removed from the list), and at least one case present. `what` names the kind
+/// of check in messages ("parity", "gradient").
+pub fn run_family<'a>(family: &str, what: &str, cases: impl Iterator<Item = &'a Case>, ex: &Exceptions, run: impl Fn(&Case) -> Res<()>) {
+    let (mut passed, mut skipped, mut known) = (0, 0, 0);
+    let mut failures = Vec::new();
+    for c in cases {
+        if ex.not_yet_wired.iter().any(|(op, _)| *op == c.op) {
+            skipped += 1;
+            continue;
+        }
+        let known_bug = ex.known_failures.iter().find(|(n, _)| *n == c.name);
+        match (run(c), known_bug) {
+            (Ok(()), None) => passed += 1,
+            (Ok(()), Some((_, bug))) => failures.push(format!(
+                "{} [{} {}]: passes now; remove it from KNOWN_FAILURES ({bug})",
+                c.name, c.op, c.dtype
+            )),
+            (Err(e), None) => failures.push(format!("{} [{} {}, args {}]: {e}", c.name, c.op, c.dtype, c.args)),
+            (Err(e), Some((_, bug))) => {
+                known += 1;
+                println!("known failure {} ({bug}): {e}", c.name);
+            }
+        }
+    }
+    println!("{family} {what}: {passed} passed, {known} known failures, {skipped} not yet wired");
+    assert!(failures.is_empty(), "{} {family} {what} case(s) failed:\n  {}", failures.len(), failures.join("\n  "));
+    assert!(passed + known + skipped > 0, "family {family} has no {what} cases in the manifest");
+}
