@@ -360,16 +360,29 @@ fn avg_divisor(p: &PoolParams, wz: &Win, wy: &Win, wx: &Win) -> usize {
 /// Average pool. A window lying entirely in the padding yields 0.
 pub fn avg_pool_forward<T: PoolElem>(out: &mut [T], inp: &[T], p: &PoolParams) {
     let win = Windows::avg(p);
-    assert_eq!(
-        out.len(),
-        p.out_len(),
-        "avg_pool_forward: output length mismatch"
-    );
-    assert_eq!(
-        inp.len(),
-        p.in_len(),
-        "avg_pool_forward: input length mismatch"
-    );
+    mean_forward("avg_pool_forward", out, inp, &win, p.in_len(), p.out_len(), |wz, wy, wx| avg_divisor(p, wz, wy, wx));
+}
+
+/// Gradient of [`avg_pool_forward`]. `dinp` is overwritten.
+pub fn avg_pool_backward<T: PoolElem>(dinp: &mut [T], dout: &[T], p: &PoolParams) {
+    let win = Windows::avg(p);
+    mean_backward("avg_pool_backward", dinp, dout, &win, p.in_len(), p.out_len(), |wz, wy, wx| avg_divisor(p, wz, wy, wx));
+}
+
+/// Window means, each divided by `divisor(window)`: the forward of average and adaptive average pooling.
+/// An empty window (all padding) gives 0.
+#[allow(clippy::too_many_arguments)]
+fn mean_forward<T: PoolElem>(
+    op: &str,
+    out: &mut [T],
+    inp: &[T],
+    win: &Windows,
+    in_len: usize,
+    out_len: usize,
+    divisor: impl Fn(&Win, &Win, &Win) -> usize + Sync,
+) {
+    assert_eq!(out.len(), out_len, "{op}: output length mismatch");
+    assert_eq!(inp.len(), in_len, "{op}: input length mismatch");
     if out.is_empty() {
         return;
     }
@@ -383,24 +396,24 @@ pub fn avg_pool_forward<T: PoolElem>(out: &mut [T], inp: &[T], p: &PoolParams) {
                 }
                 let mut sum = T::ZERO;
                 win.each_tap(wz, wy, wx, |i| sum = sum.add(plane[i]));
-                out[o] = sum.div(T::from_usize(avg_divisor(p, wz, wy, wx)));
+                out[o] = sum.div(T::from_usize(divisor(wz, wy, wx)));
             });
         });
 }
 
-/// Gradient of [`avg_pool_forward`]. `dinp` is overwritten.
-pub fn avg_pool_backward<T: PoolElem>(dinp: &mut [T], dout: &[T], p: &PoolParams) {
-    let win = Windows::avg(p);
-    assert_eq!(
-        dout.len(),
-        p.out_len(),
-        "avg_pool_backward: gradient length mismatch"
-    );
-    assert_eq!(
-        dinp.len(),
-        p.in_len(),
-        "avg_pool_backward: input gradient length mismatch"
-    );
+/// Gradient of [`mean_forward`]: each output's gradient spread evenly over its window. `dinp` is overwritten.
+#[allow(clippy::too_many_arguments)]
+fn mean_backward<T: PoolElem>(
+    op: &str,
+    dinp: &mut [T],
+    dout: &[T],
+    win: &Windows,
+    in_len: usize,
+    out_len: usize,
+    divisor: impl Fn(&Win, &Win, &Win) -> usize + Sync,
+) {
+    assert_eq!(dout.len(), out_len, "{op}: gradient length mismatch");
+    assert_eq!(dinp.len(), in_len, "{op}: input gradient length mismatch");
     if dinp.is_empty() {
         return;
     }
@@ -409,7 +422,7 @@ pub fn avg_pool_backward<T: PoolElem>(dinp: &mut [T], dout: &[T], p: &PoolParams
         .for_each(|(dinp, dout)| {
             dinp.fill(T::ZERO);
             win.each_out(|o, wz, wy, wx| {
-                let g = dout[o].div(T::from_usize(avg_divisor(p, wz, wy, wx)));
+                let g = dout[o].div(T::from_usize(divisor(wz, wy, wx)));
                 win.each_tap(wz, wy, wx, |i| dinp[i] = dinp[i].add(g));
             });
         });
@@ -437,53 +450,16 @@ impl AdaptivePoolParams {
 /// Adaptive average pool (`AdaptiveAvgPool{1,2,3}d`).
 pub fn adaptive_avg_pool_forward<T: PoolElem>(out: &mut [T], inp: &[T], p: &AdaptivePoolParams) {
     let win = Windows::adaptive(p);
-    assert_eq!(
-        out.len(),
-        p.out_len(),
-        "adaptive_avg_pool_forward: output length mismatch"
-    );
-    assert_eq!(
-        inp.len(),
-        p.in_len(),
-        "adaptive_avg_pool_forward: input length mismatch"
-    );
-    if out.is_empty() {
-        return;
-    }
-    out.par_chunks_mut(win.plane_out)
-        .zip(inp.par_chunks(win.plane_in.max(1)))
-        .for_each(|(out, plane)| {
-            win.each_out(|o, wz, wy, wx| {
-                let mut sum = T::ZERO;
-                win.each_tap(wz, wy, wx, |i| sum = sum.add(plane[i]));
-                out[o] = sum.div(T::from_usize((wz.padded * wy.padded * wx.padded).max(1)));
-            });
-        });
+    mean_forward("adaptive_avg_pool_forward", out, inp, &win, p.in_len(), p.out_len(), adaptive_divisor);
 }
 
 /// Gradient of [`adaptive_avg_pool_forward`]. `dinp` is overwritten.
 pub fn adaptive_avg_pool_backward<T: PoolElem>(dinp: &mut [T], dout: &[T], p: &AdaptivePoolParams) {
     let win = Windows::adaptive(p);
-    assert_eq!(
-        dout.len(),
-        p.out_len(),
-        "adaptive_avg_pool_backward: gradient length mismatch"
-    );
-    assert_eq!(
-        dinp.len(),
-        p.in_len(),
-        "adaptive_avg_pool_backward: input gradient length mismatch"
-    );
-    if dinp.is_empty() {
-        return;
-    }
-    dinp.par_chunks_mut(win.plane_in)
-        .zip(dout.par_chunks(win.plane_out))
-        .for_each(|(dinp, dout)| {
-            dinp.fill(T::ZERO);
-            win.each_out(|o, wz, wy, wx| {
-                let g = dout[o].div(T::from_usize((wz.padded * wy.padded * wx.padded).max(1)));
-                win.each_tap(wz, wy, wx, |i| dinp[i] = dinp[i].add(g));
-            });
-        });
+    mean_backward("adaptive_avg_pool_backward", dinp, dout, &win, p.in_len(), p.out_len(), adaptive_divisor);
+}
+
+/// An adaptive window's size (never padded).
+fn adaptive_divisor(wz: &Win, wy: &Win, wx: &Win) -> usize {
+    (wz.padded * wy.padded * wx.padded).max(1)
 }
