@@ -22,14 +22,19 @@ macro_rules! arith {
 }
 
 impl Tensor {
-    /// `op(self, rhs)` with NumPy broadcasting.
-    pub fn binary(&self, rhs: &Tensor, op: Binary) -> Result<Tensor> {
-        let name = op.name();
+    /// Check that two operands share device and dtype, and broadcast their layouts to the common shape.
+    fn broadcast_pair(&self, rhs: &Tensor, name: &'static str) -> Result<(Vec<usize>, crate::Layout, crate::Layout)> {
         self.same_device(rhs, name)?;
         self.same_dtype(rhs, name)?;
         let shape = broadcast_shapes(name, self.shape(), rhs.shape())?;
-        let la = self.layout().broadcast_to(&shape)?;
-        let lb = rhs.layout().broadcast_to(&shape)?;
+        let (la, lb) = (self.layout().broadcast_to(&shape)?, rhs.layout().broadcast_to(&shape)?);
+        Ok((shape, la, lb))
+    }
+
+    /// `op(self, rhs)` with NumPy broadcasting.
+    pub fn binary(&self, rhs: &Tensor, op: Binary) -> Result<Tensor> {
+        let name = op.name();
+        let (shape, la, lb) = self.broadcast_pair(rhs, name)?;
         let s = self.with_cpu(|a, _| {
             rhs.with_cpu(|b, _| -> Result<CpuStorage> {
                 Ok(match (a, b) {
@@ -104,11 +109,7 @@ impl Tensor {
     /// Elementwise comparison with broadcasting; the result is Bool.
     pub fn cmp(&self, rhs: &Tensor, op: Cmp) -> Result<Tensor> {
         let name = op.name();
-        self.same_device(rhs, name)?;
-        self.same_dtype(rhs, name)?;
-        let shape = broadcast_shapes(name, self.shape(), rhs.shape())?;
-        let la = self.layout().broadcast_to(&shape)?;
-        let lb = rhs.layout().broadcast_to(&shape)?;
+        let (shape, la, lb) = self.broadcast_pair(rhs, name)?;
         let v = self.with_cpu(|a, _| {
             rhs.with_cpu(|b, _| {
                 with_type!(self.dtype(), T => {
