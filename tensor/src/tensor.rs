@@ -354,15 +354,17 @@ impl Tensor {
     /// Like `cpu_storage_contig` but moves the buffer out when this tensor owns it alone and is contiguous.
     pub(crate) fn into_cpu_storage_contig(self) -> CpuStorage {
         let whole = self.is_contiguous() && self.layout.offset() == 0 && self.read_len() == self.numel();
-        if whole {
-            if let Ok(lock) = Arc::try_unwrap(self.storage.clone()) {
-                drop(self);
-                return match lock.into_inner().expect("storage lock poisoned") {
-                    Storage::Cpu(s) => s,
-                };
-            }
+        if !whole {
+            return self.cpu_storage_contig();
         }
-        self.cpu_storage_contig()
+        // Take the buffer itself when no other tensor shares it; otherwise copy.
+        let Tensor { storage, layout, dtype, device } = self;
+        match Arc::try_unwrap(storage) {
+            Ok(lock) => match lock.into_inner().expect("storage lock poisoned") {
+                Storage::Cpu(s) => s,
+            },
+            Err(storage) => Tensor { storage, layout, dtype, device }.cpu_storage_contig(),
+        }
     }
 
     /// A copy that owns fresh storage (PyTorch's `clone()`).
