@@ -27,7 +27,7 @@ fn check_p(op: &str, p: f64) -> Result<()> {
     Ok(())
 }
 
-fn lock(s: &Stream) -> std::sync::MutexGuard<'_, Generator> {
+pub(crate) fn lock(s: &Stream) -> std::sync::MutexGuard<'_, Generator> {
     // a panic elsewhere cannot leave a Generator half-updated: its state is a Copy value
     s.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -55,6 +55,7 @@ impl Dropout {
 impl Module for Dropout {
     fn visit(&self, v: &mut Walk<'_>) {
         v.mode(&self.training);
+        v.rng("rng", &self.stream);
     }
 }
 
@@ -92,6 +93,7 @@ impl DropPath {
 impl Module for DropPath {
     fn visit(&self, v: &mut Walk<'_>) {
         v.mode(&self.training);
+        v.rng("rng", &self.stream);
     }
 }
 

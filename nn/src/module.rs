@@ -13,6 +13,8 @@ pub trait Visitor {
     fn param(&mut self, name: &str, p: &Var);
     fn buffer(&mut self, _name: &str, _b: &Tensor) {}
     fn mode(&mut self, _flag: &TrainFlag) {}
+    /// A random stream the module draws from in training (dropout); checkpoints save its state by name.
+    fn rng(&mut self, _name: &str, _stream: &crate::dropout::Stream) {}
 }
 
 /// A module: parameters (trainable `Var` leaves), buffers (persistent tensors such as running statistics)
@@ -48,6 +50,11 @@ impl<'a> Walk<'a> {
     }
     pub fn mode(&mut self, flag: &TrainFlag) {
         self.visitor.mode(flag);
+    }
+    /// Report a random stream under `name` (relative to this module, like a parameter).
+    pub fn rng(&mut self, name: &str, stream: &crate::dropout::Stream) {
+        let n = self.full(name);
+        self.visitor.rng(&n, stream);
     }
     /// Visit a child module under `name`.
     pub fn child(&mut self, name: &str, m: &dyn Module) {
@@ -132,6 +139,20 @@ pub trait ModuleExt: Module {
     }
     fn parameters(&self) -> Vec<Var> {
         self.named_parameters().into_iter().map(|(_, p)| p).collect()
+    }
+    /// Every random stream with its dotted name (`blocks.0.attn.dropout.rng`). Streams shared between
+    /// layers appear once per layer; restoring a shared stream twice writes the same state.
+    fn named_rngs(&self) -> Vec<(String, crate::dropout::Stream)> {
+        struct Rngs(Vec<(String, crate::dropout::Stream)>);
+        impl Visitor for Rngs {
+            fn param(&mut self, _: &str, _: &Var) {}
+            fn rng(&mut self, name: &str, s: &crate::dropout::Stream) {
+                self.0.push((name.to_string(), s.clone()));
+            }
+        }
+        let mut r = Rngs(Vec::new());
+        self.visit(&mut Walk::new(&mut r));
+        r.0
     }
     fn named_buffers(&self) -> Vec<(String, Tensor)> {
         let mut buffers = Vec::new();

@@ -1,5 +1,6 @@
 //! wrt-train's error: a tensor/graph failure underneath, a bad optimizer or scheduler setting, a state that
-//! does not fit what it is loaded into, or a non-finite gradient norm.
+//! does not fit what it is loaded into, a non-finite gradient norm, or bad user input (a file, a dataset, a
+//! config key, a checkpoint) named together with what was expected and what was found.
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Error {
@@ -10,6 +11,18 @@ pub enum Error {
     State(String),
     /// `clip_grad_norm_` with `error_if_nonfinite` found a NaN or infinite total norm.
     NonFiniteNorm { norm_type: f64, total: f64 },
+    /// A file that cannot be opened, read or written.
+    Io { path: String, msg: String },
+    /// Data that does not fit its layout: the message names the file, the dataset, what was expected and found.
+    Data(String),
+    /// A config file or command-line problem: where (file and line when known), the key, what is wrong.
+    ConfigKey { file: String, line: Option<usize>, key: String, msg: String },
+    /// A checkpoint that cannot be written or used (corrupt, truncated, from another model).
+    Checkpoint { path: String, msg: String },
+    /// A logger or plot that could not be written.
+    Log(String),
+    /// A metric fed inconsistent inputs.
+    Metric(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -20,6 +33,15 @@ impl Error {
     }
     pub(crate) fn state(msg: impl Into<String>) -> Error {
         Error::State(msg.into())
+    }
+    pub fn io(path: impl AsRef<std::path::Path>, e: impl std::fmt::Display) -> Error {
+        Error::Io { path: path.as_ref().display().to_string(), msg: e.to_string() }
+    }
+    pub fn data(msg: impl Into<String>) -> Error {
+        Error::Data(msg.into())
+    }
+    pub fn checkpoint(path: impl AsRef<std::path::Path>, msg: impl Into<String>) -> Error {
+        Error::Checkpoint { path: path.as_ref().display().to_string(), msg: msg.into() }
     }
 }
 
@@ -46,6 +68,15 @@ impl std::fmt::Display for Error {
                 "clip_grad_norm_: the total norm of order {norm_type} of the gradients is non-finite ({total}), so it \
                  cannot be clipped; pass error_if_nonfinite=false to scale by it anyway"
             ),
+            Error::Io { path, msg } => write!(f, "{path}: {msg}"),
+            Error::Data(m) => write!(f, "data: {m}"),
+            Error::ConfigKey { file, line, key, msg } => match line {
+                Some(l) => write!(f, "{file}:{l}: {key}: {msg}"),
+                None => write!(f, "{file}: {key}: {msg}"),
+            },
+            Error::Checkpoint { path, msg } => write!(f, "checkpoint {path}: {msg}"),
+            Error::Log(m) => write!(f, "logger: {m}"),
+            Error::Metric(m) => write!(f, "metric: {m}"),
         }
     }
 }
