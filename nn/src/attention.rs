@@ -335,5 +335,6 @@ impl Module for MultiheadAttention {
         }
         v.child("out_proj", &self.out_proj);
         v.mode(&self.training);
+        v.rng("rng", &self.stream);
     }
 }

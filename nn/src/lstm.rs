@@ -206,5 +206,6 @@ impl Module for LSTM {
             }
         }
         v.mode(&self.training);
+        v.rng("rng", &self.stream);
     }
 }

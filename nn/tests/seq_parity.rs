@@ -323,6 +323,11 @@ fn dropout_acts_in_train_mode_only() {
     assert_eq!(max_diff(&h.value().select(0, 0).unwrap(), &h0.value().select(0, 0).unwrap()), 0.0);
     r.eval();
     assert_eq!(max_diff(r.forward(&x, None).unwrap().0.value(), want.value()), 0.0);
+
+    // the streams are reported for checkpoints
+    let rngs: Vec<String> = l.named_rngs().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(rngs, ["self_attn.rng", "dropout.rng", "dropout1.rng", "dropout2.rng"]);
+    assert_eq!(r.named_rngs().len(), 1);
 }
 
 /// U(-b, b) within statistical error (mean 0, std b/sqrt 3), inside the bounds.
