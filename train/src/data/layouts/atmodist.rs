@@ -1,0 +1,179 @@
+//! Time-gap pairs (AtmoDist): `fields` [T, C, H, W] float, one atmospheric state per time step, with file
+//! attributes `variables` (names of the C channels), `frequency` (time between steps, e.g. "3h") and
+//! `time_interval` (the largest gap in hours, e.g. 24). The number of classes is time_interval / frequency
+//! (8 for 24 h at 3 h), unless `AtmoDistOptions::num_classes` says otherwise.
+//!
+//! Pairs are drawn on the fly: sample `index` of epoch `e` anchors at step a = index mod T and draws a gap of
+//! r in {1..K} steps from a stream seeded by (seed, e, index); the pair is (a, a + r), or (a - r, a) when
+//! a + r runs past the end. Sample: `x1`, `x2` [C, H, W] f32 (the earlier state first, normalised per
+//! variable) and `y` [] i64 = r - 1 (class 0 = one step, 3 h; class K-1 = K steps, 24 h), as in the seed's
+//! `class = Δt/3h - 1`.
+
+use super::{read_float, Norm, OpenOptions};
+use crate::data::h5::{ElemKind, H5Array, H5File};
+use crate::data::rng::{self, PAIRS};
+use crate::data::{check_index, FieldInfo, Sample};
+use crate::{Error, Result};
+use std::path::Path;
+use wrt_tensor::{DType, Tensor};
+
+#[derive(Clone, Debug, Default)]
+pub struct AtmoDistOptions {
+    /// Number of gap classes K (gaps of 1..=K steps); default from the attributes, else 8 (the seed).
+    pub num_classes: Option<usize>,
+    /// Pairs per epoch; default T (one per anchor step).
+    pub pairs_per_epoch: Option<usize>,
+}
+
+pub struct AtmoDistDataset {
+    file: H5File,
+    fields: H5Array,
+    variables: Vec<String>,
+    frequency_hours: Option<f64>,
+    num_classes: usize,
+    len: usize,
+    seed: u64,
+    norm: Norm,
+}
+
+/// Hours in a frequency such as "3h", "30min", "1d", or a bare number of hours.
+pub(crate) fn parse_hours(s: &str) -> Option<f64> {
+    let s = s.trim().to_ascii_lowercase();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let v: f64 = num.parse().ok()?;
+    let scale = match unit.trim() {
+        "" | "h" | "hr" | "hrs" | "hour" | "hours" => 1.0,
+        "min" | "m" | "minutes" => 1.0 / 60.0,
+        "d" | "day" | "days" => 24.0,
+        _ => return None,
+    };
+    Some(v * scale).filter(|h| *h > 0.0 && h.is_finite())
+}
+
+impl AtmoDistDataset {
+    pub fn open(path: &Path, opts: &OpenOptions) -> Result<AtmoDistDataset> {
+        let file = H5File::open(path)?;
+        let fields = file.array("fields", ElemKind::Float, &["T", "C", "H", "W"])?;
+        let t = fields.shape()[0];
+        let variables = file.attr_strings("variables")?.unwrap_or_default();
+        if !variables.is_empty() && variables.len() != fields.shape()[1] {
+            return Err(Error::data(format!(
+                "{}: attribute 'variables' names {} variables ({}) but 'fields' has C = {} channels",
+                path.display(),
+                variables.len(),
+                variables.join(", "),
+                fields.shape()[1]
+            )));
+        }
+        let bad_attr = |name: &str, v: &str| Error::data(format!("{}: attribute '{name}' = '{v}' is not a duration such as 3h, 30min or 1d", path.display()));
+        let frequency_hours = match file.attr_string("frequency") {
+            Ok(Some(f)) => Some(parse_hours(&f).ok_or_else(|| bad_attr("frequency", &f))?),
+            Ok(None) => None,
+            Err(_) => file.attr_f64s("frequency")?.and_then(|v| v.first().copied()),
+        };
+        let interval_hours = match file.attr_string("time_interval") {
+            Ok(Some(s)) => Some(parse_hours(&s).ok_or_else(|| bad_attr("time_interval", &s))?),
+            Ok(None) => None,
+            Err(_) => file.attr_f64s("time_interval")?.and_then(|v| v.first().copied()),
+        };
+        let from_attrs = match (frequency_hours, interval_hours) {
+            (Some(f), Some(i)) => {
+                let k = i / f;
+                if k < 1.0 || (k - k.round()).abs() > 1e-9 {
+                    return Err(Error::data(format!(
+                        "{}: time_interval {i} h is not a whole multiple (>= 1) of the frequency {f} h",
+                        path.display()
+                    )));
+                }
+                Some(k.round() as usize)
+            }
+            _ => None,
+        };
+        let num_classes = opts.atmodist.num_classes.or(from_attrs).unwrap_or(8);
+        if num_classes == 0 || t <= num_classes {
+            return Err(Error::data(format!(
+                "{}: dataset 'fields': {num_classes} gap classes need more than {num_classes} time steps, found T = {t}",
+                path.display()
+            )));
+        }
+        let len = opts.atmodist.pairs_per_epoch.unwrap_or(t);
+        let norm = Norm::prepare(&file, opts, &[(&fields, 1, 1, None)])?;
+        Ok(AtmoDistDataset { file, fields, variables, frequency_hours, num_classes, len, seed: opts.seed, norm })
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+    pub fn variables(&self) -> &[String] {
+        &self.variables
+    }
+    pub fn frequency_hours(&self) -> Option<f64> {
+        self.frequency_hours
+    }
+    /// Number of time steps T.
+    pub fn steps(&self) -> usize {
+        self.fields.shape()[0]
+    }
+    pub fn stats(&self) -> Option<&crate::data::NormStats> {
+        self.norm.stats()
+    }
+
+    /// The (earlier, later) time steps and the class of sample `index` in `epoch`.
+    pub fn pair(&self, index: usize, epoch: u64) -> Result<(usize, usize, i64)> {
+        let t = self.steps();
+        let k = self.num_classes;
+        let mut g = rng::generator(self.seed, &[PAIRS, epoch, index as u64]);
+        let r = (g.randint(&[1], 1, k as i64 + 1)?.to_vec::<i64>()?[0]) as usize;
+        let a = index % t;
+        let (t1, t2) = if a + r < t {
+            (a, a + r)
+        } else if a >= r {
+            (a - r, a)
+        } else {
+            // Only when T < 2K: no pair around the anchor, so draw the earlier step uniformly instead.
+            let s = g.randint(&[1], 0, (t - r) as i64)?.to_vec::<i64>()?[0] as usize;
+            (s, s + r)
+        };
+        Ok((t1, t2, r as i64 - 1))
+    }
+
+    /// One time step, normalised, [C, H, W]: the embedding input of analogue search.
+    pub fn state(&self, step: usize) -> Result<Tensor> {
+        check_index(&format!("{} (atmodist time steps)", self.file.path().display()), step, self.steps())?;
+        read_float(&self.fields, &self.norm, step, 1, &self.fields.shape()[1..])
+    }
+}
+
+impl crate::data::Dataset for AtmoDistDataset {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, index: usize, epoch: u64) -> Result<Sample> {
+        check_index(&format!("{} (atmodist pairs)", self.file.path().display()), index, self.len)?;
+        let (t1, t2, class) = self.pair(index, epoch)?;
+        Ok(vec![("x1".into(), self.state(t1)?), ("x2".into(), self.state(t2)?), ("y".into(), Tensor::scalar(class))])
+    }
+
+    fn fields(&self) -> Vec<FieldInfo> {
+        let s = &self.fields.shape()[1..];
+        vec![FieldInfo::new("x1", s, DType::F32), FieldInfo::new("x2", s, DType::F32), FieldInfo::new("y", &[], DType::I64)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_hours;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_hours("3h"), Some(3.0));
+        assert_eq!(parse_hours("3H"), Some(3.0));
+        assert_eq!(parse_hours("30min"), Some(0.5));
+        assert_eq!(parse_hours("1d"), Some(24.0));
+        assert_eq!(parse_hours("24"), Some(24.0));
+        assert_eq!(parse_hours("0h"), None);
+        assert_eq!(parse_hours("soon"), None);
+    }
+}
