@@ -35,21 +35,34 @@ fn f64s(t: &Tensor) -> Vec<f64> {
     t.to_dtype(DType::F64).unwrap().contiguous().unwrap().to_vec::<f64>().unwrap()
 }
 
-/// Largest |a - b| / (atol + rtol |b|) over the elements; at most 1 passes.
-fn closeness(what: &str, got: &Tensor, want: &Tensor, rtol: f64, atol: f64) -> f64 {
+/// How far wrt is from PyTorch on one tensor.
+#[derive(Clone, Copy, Default)]
+struct Err {
+    /// Largest |a - b| / (atol + rtol |b|): at most 1 passes.
+    of_tol: f64,
+    /// Largest |a - b|.
+    abs: f64,
+    /// Largest |a - b| / largest |b| (the error relative to the tensor's scale).
+    rel: f64,
+}
+
+fn closeness(what: &str, got: &Tensor, want: &Tensor, rtol: f64, atol: f64) -> Err {
     assert_eq!(got.shape(), want.shape(), "{what}: shape");
     let (g, w) = (f64s(got), f64s(want));
-    let mut worst = 0f64;
+    let mut e = Err::default();
     for (i, (a, b)) in g.iter().zip(&w).enumerate() {
         let r = (a - b).abs() / (atol + rtol * b.abs());
         assert!(r.is_finite() && r <= 1.0, "{what}[{i}]: wrt {a} vs PyTorch {b} (rtol {rtol}, atol {atol})");
-        worst = worst.max(r);
+        e.of_tol = e.of_tol.max(r);
+        e.abs = e.abs.max((a - b).abs());
     }
-    worst
+    let scale = w.iter().fold(0f64, |m, x| m.max(x.abs()));
+    e.rel = if scale > 0.0 { e.abs / scale } else { 0.0 };
+    e
 }
 
 /// The gradient bound: rtol relative, with an absolute floor of `floor` x the tensor's largest |gradient|.
-fn grad_closeness(what: &str, got: &Tensor, want: &Tensor, rtol: f64, floor: f64) -> f64 {
+fn grad_closeness(what: &str, got: &Tensor, want: &Tensor, rtol: f64, floor: f64) -> Err {
     let scale = f64s(want).iter().fold(0f64, |m, x| m.max(x.abs()));
     closeness(what, got, want, rtol, (floor * scale).max(1e-12))
 }
@@ -90,6 +103,7 @@ fn run_variant(attn: AttnKind) {
     let (rtol, floor) = (t("grad", "rtol"), t("grad", "floor"));
     let mut w_grad = grad_closeness("grad.input", &input.grad().expect("input gradient"), &get("grad.input"), rtol, floor);
     let mut worst_name = "input".to_string();
+    let mut worst_rel = w_grad.rel;
     let no_grad = strings(&case["no_grad"]);
     for (name, p) in model.named_parameters() {
         if no_grad.contains(&name) {
@@ -98,16 +112,21 @@ fn run_variant(attn: AttnKind) {
         }
         let g = p.grad().unwrap_or_else(|| panic!("{name}: no gradient"));
         let w = grad_closeness(&format!("grad.{name}"), &g, &get(&format!("grad.{name}")), rtol, floor);
-        if w > w_grad {
+        worst_rel = worst_rel.max(w.rel);
+        if w.of_tol > w_grad.of_tol {
             (w_grad, worst_name) = (w, name);
         }
     }
     println!(
-        "{:>4}: logits {:.3} loss {:.3} gradients {:.3} (worst: {worst_name}) of the tolerance; {} parameters without gradient",
+        "{:>4}: logits max|d| {:.1e} ({:.3} of tol), loss |d| {:.1e} ({:.3}), gradients {:.3} of tol (worst {worst_name}), \
+         max |d|/max|g| over tensors {:.1e}; {} parameters without gradient",
         attn.as_str(),
-        w_logits,
-        w_loss,
-        w_grad,
+        w_logits.abs,
+        w_logits.of_tol,
+        w_loss.abs,
+        w_loss.of_tol,
+        w_grad.of_tol,
+        worst_rel,
         no_grad.len()
     );
 }

@@ -23,6 +23,8 @@ pub enum Error {
     Log(String),
     /// A metric fed inconsistent inputs.
     Metric(String),
+    /// A module problem: a state_dict that does not fit, a bad layer setting.
+    Nn(wrt_nn::Error),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -48,6 +50,15 @@ impl Error {
 impl From<wrt_autograd::Error> for Error {
     fn from(e: wrt_autograd::Error) -> Self {
         Error::Autograd(e)
+    }
+}
+
+impl From<wrt_nn::Error> for Error {
+    fn from(e: wrt_nn::Error) -> Self {
+        match e {
+            wrt_nn::Error::Autograd(e) => Error::Autograd(e),
+            e => Error::Nn(e),
+        }
     }
 }
 
@@ -77,6 +88,7 @@ impl std::fmt::Display for Error {
             Error::Checkpoint { path, msg } => write!(f, "checkpoint {path}: {msg}"),
             Error::Log(m) => write!(f, "logger: {m}"),
             Error::Metric(m) => write!(f, "metric: {m}"),
+            Error::Nn(e) => write!(f, "{e}"),
         }
     }
 }

@@ -3,8 +3,13 @@
 //! PyTorch's update rules operation by operation so that f32 trajectories match `torch.optim`.
 //! The trainer loop, callbacks and checkpoints land later (see ../shared/design.md, "train/").
 
+pub mod config;
+pub mod data;
 mod error;
+pub mod log;
+pub mod metrics;
 pub mod optim;
 pub mod sched;
+pub mod trainer;
 
 pub use error::{Error, Result};

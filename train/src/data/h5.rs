@@ -195,6 +195,7 @@ impl H5File {
                 )))
             }
         }
+        check_storage(&ds, &shape, bound).map_err(|msg| Error::data(format!("{where_}: {msg} (corrupt file?)")))?;
         Ok(H5Array { file: self.path.display().to_string(), name: name.to_string(), ds, shape, stored, stored_name, kind })
     }
 
@@ -261,6 +262,43 @@ fn list_or_nothing(names: &[String]) -> String {
     } else {
         names.join(", ")
     }
+}
+
+/// The storage description must agree with the shape before libhdf5 reads data through it: libhdf5 1.10
+/// trusts a chunk shape or a compact/contiguous size from the file and copies out of bounds when a corrupt
+/// one disagrees (found by tests/data_fuzz.rs: a chunk dim of 4194307 on an axis of length 3 crashes
+/// H5Dread in a memcpy). `bound` is the largest byte count the file could hold.
+fn check_storage(ds: &hdf5::Dataset, shape: &[usize], bound: u64) -> std::result::Result<(), String> {
+    use hdf5::dataset::Layout;
+    let elem = ds.dtype().map(|t| t.size() as u64).map_err(|e| format!("unreadable datatype: {e}"))?;
+    let logical = shape.iter().fold(elem, |a, &d| a.saturating_mul(d as u64));
+    let maxdims = ds.space().map(|s| s.maxdims()).map_err(|e| format!("unreadable dataspace: {e}"))?;
+    match ds.layout() {
+        Layout::Chunked => {
+            let chunk = ds.chunk().ok_or("chunked layout without chunk dimensions")?;
+            if chunk.len() != shape.len() {
+                return Err(format!("chunk shape {chunk:?} has another rank than the shape {shape:?}"));
+            }
+            for (k, (&c, m)) in chunk.iter().zip(&maxdims).enumerate() {
+                // HDF5 refuses to create a chunk larger than a fixed-size dimension, so one here is damage.
+                if c == 0 || m.is_some_and(|m| c > m.max(1)) {
+                    return Err(format!("chunk shape {chunk:?} does not fit dimension {k} of the shape {shape:?}"));
+                }
+            }
+            let bytes = chunk.iter().fold(elem, |a, &d| a.saturating_mul(d as u64));
+            if bytes >= 1 << 32 || bytes > bound {
+                return Err(format!("chunk shape {chunk:?} makes {bytes}-byte chunks (HDF5's limit is 4 GiB)"));
+            }
+        }
+        Layout::Compact | Layout::Contiguous => {
+            let stored = ds.storage_size();
+            if stored != 0 && stored != logical {
+                return Err(format!("{stored} bytes are stored for a shape {shape:?} of {logical} bytes"));
+            }
+        }
+        Layout::Virtual => {}
+    }
+    Ok(())
 }
 
 /// A numeric attribute (scalar or 1-d, at most 2^24 values) as f64; the error describes what was found.

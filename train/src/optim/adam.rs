@@ -146,6 +146,13 @@ fn adam_update(p: &mut [f32], g: &[f32], s: &mut AdamState, c: &AdamConfig, deco
 }
 
 impl Optimizer for Adam {
+    fn name(&self) -> &'static str {
+        if self.decoupled {
+            "AdamW"
+        } else {
+            "Adam"
+        }
+    }
     fn step(&mut self) -> Result<()> {
         let decoupled = self.decoupled;
         for (group, states) in self.groups.iter().zip(&mut self.state) {

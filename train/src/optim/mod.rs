@@ -50,6 +50,8 @@ impl OptimState {
 
 /// The interface schedulers and the trainer drive.
 pub trait Optimizer {
+    /// The class name PyTorch prints (`SGD`, `Adam`, `AdamW`); LearningRateMonitor logs `lr-<name>`.
+    fn name(&self) -> &'static str;
     /// One update of every parameter that has a gradient.
     fn step(&mut self) -> Result<()>;
     /// Drop every parameter's gradient (`set_to_none=True`, PyTorch's default).

@@ -91,6 +91,9 @@ fn sgd_update(p: &mut [f32], g: &[f32], buf: &mut Option<Vec<f32>>, c: &SgdConfi
 }
 
 impl Optimizer for Sgd {
+    fn name(&self) -> &'static str {
+        "SGD"
+    }
     fn step(&mut self) -> Result<()> {
         for (group, bufs) in self.groups.iter().zip(&mut self.bufs) {
             for (p, buf) in group.params.iter().zip(bufs.iter_mut()) {
