@@ -60,6 +60,11 @@ pub fn command() -> Command {
     with_twins(cmd)
 }
 
+fn preset_help() -> String {
+    let names: Vec<String> = wrt_train::config::presets::PRESETS.iter().map(|p| format!("{}: {}", p.name, p.about)).collect();
+    format!("Start from a named set of settings (your flags still win). {}", names.join(" "))
+}
+
 /// `train`/`validate`/`predict`: the run flags plus the config-driven form.
 fn run_command(name: &'static str, about: &'static str) -> Command {
     let cmd = run_args(Command::new(name).about(about));
@@ -80,6 +85,7 @@ pub fn run_args(cmd: Command) -> Command {
         .arg(Arg::new("gpus").long("gpus").value_name("IDS").help("GPU ids, comma-separated (0,1)"))
         .arg(Arg::new("max-parallel").long("max-parallel").value_name("N").value_parser(clap::value_parser!(u32).range(1..)).help("Maximum number of runs at once (child processes)"))
         .arg(Arg::new("only").long("only").value_name("ID").action(ArgAction::Append).help("Run only these ids of a multi-model config (repeatable)"))
+        .arg(Arg::new("preset").long("preset").value_name("NAME").help(preset_help()))
         .arg(Arg::new("set").long("set").value_name("KEY=VALUE").action(ArgAction::Append).help("Set any config key (training.max_epochs=5); repeatable"));
     for fl in flags::run_flags() {
         let arg = Arg::new(fl.name).long(fl.name).help(fl.help.clone()).help_heading(fl.group);
@@ -206,7 +212,12 @@ pub fn run_args_from(m: &ArgMatches, extra: Vec<Override>) -> Result<RunArgs, wr
         ordered.push((m.index_of("output").unwrap_or(0), Override::new("predict_output", o.clone(), "--output")));
     }
     ordered.sort_by_key(|(i, _)| *i);
-    let mut overrides = extra;
+    // a preset's settings count as flags typed before all others
+    let mut overrides = match m.get_one::<String>("preset") {
+        Some(p) => wrt_train::config::presets::overrides(p)?,
+        None => Vec::new(),
+    };
+    overrides.extend(extra);
     overrides.extend(ordered.into_iter().map(|(_, o)| o));
     Ok(RunArgs {
         input: CliInput {

@@ -1,30 +1,112 @@
-//! The seam between the CLI and the trainer: one function per run subcommand, each given a validated
-//! `RunConfig`. The trainer loop is wired here by the training-engine work; until then these say so.
-//!
-//! Contract for the implementations: `run_train` first writes the effective config with
-//! `cfg.save_effective(&cfg.run_dir)`, then trains into `cfg.run_dir` (checkpoints in
-//! `cfg.checkpoint_dir()`), resuming from `cfg.resume_from` if set. `run_validate`/`run_predict` evaluate
-//! `cfg.ckpt_path` (predictions to `cfg.predict_output`, default `{run_dir}/predictions.h5`). Trainer
-//! errors go back as `CliError::Runtime(e)` (exit code 1).
+//! The run subcommands: hand a validated `RunConfig` to `wrt_train::run` and print what came of it (a
+//! summary table, where the checkpoints, logs and plots went). Trainer errors go back as
+//! `CliError::Runtime(e)` (exit code 1).
 
 use crate::error::CliError;
+use std::collections::BTreeMap;
 use wrt_train::config::RunConfig;
-
-fn not_wired(what: &str, cfg: &RunConfig) -> CliError {
-    CliError::Failed(format!(
-        "`{what}`: run `{}` (model {}) is configured and valid, but the trainer is not wired to the CLI yet",
-        cfg.run_name, cfg.model.type_name
-    ))
-}
+use wrt_train::run::{self, TrainSummary};
+use wrt_train::trainer::FitOutcome;
 
 pub fn run_train(cfg: &RunConfig) -> Result<(), CliError> {
-    Err(not_wired("train", cfg))
+    let s = run::train_with(cfg, interrupt_hook()?).map_err(CliError::Runtime)?;
+    eprint!("{}", render_summary(cfg, &s));
+    Ok(())
 }
 
 pub fn run_validate(cfg: &RunConfig) -> Result<(), CliError> {
-    Err(not_wired("validate", cfg))
+    let (ckpt, metrics) = run::validate(cfg).map_err(CliError::Runtime)?;
+    println!("validation of {}", ckpt.display());
+    for (k, v) in &metrics {
+        println!("  {k:<12} {v:.6}");
+    }
+    Ok(())
 }
 
 pub fn run_predict(cfg: &RunConfig) -> Result<(), CliError> {
-    Err(not_wired("predict", cfg))
+    let (ckpt, out, n) = run::predict(cfg).map_err(CliError::Runtime)?;
+    println!("predictions of {} for {n} samples written to {}", ckpt.display(), out.display());
+    Ok(())
+}
+
+/// `WRT_INTERRUPT_AT_STEP=N`: behave as if Ctrl-C arrived during optimizer step N (save `last.ckpt`, exit
+/// cleanly): for testing resume from a shell.
+fn interrupt_hook() -> Result<Option<run::StopHook>, CliError> {
+    let Ok(v) = std::env::var("WRT_INTERRUPT_AT_STEP") else { return Ok(None) };
+    let n: u64 = v.trim().parse().map_err(|_| CliError::Usage(format!("error: WRT_INTERRUPT_AT_STEP must be a step number, found '{v}'")))?;
+    Ok(Some(Box::new(move |s| (s == n).then_some(wrt_train::trainer::Stop::Interrupt))))
+}
+
+/// The end-of-run report: outcome, a metrics table (first and last validation, best, climatology), and
+/// where things were written.
+pub fn render_summary(cfg: &RunConfig, s: &TrainSummary) -> String {
+    let mut o = String::new();
+    let outcome = match &s.outcome {
+        FitOutcome::Completed => "completed".to_string(),
+        FitOutcome::EarlyStopped(r) => format!("stopped early ({r})"),
+        FitOutcome::Interrupted(p) => format!("interrupted; resume with --resume_from {}", p.display()),
+        FitOutcome::Killed => "killed".to_string(),
+    };
+    o += &format!(
+        "\n{} ({}, {} parameters): {outcome} in {:.1} s on {} training / {} validation samples\n",
+        cfg.run_name,
+        cfg.model.type_name,
+        s.parameters,
+        s.seconds,
+        s.train_samples,
+        s.val_samples
+    );
+    if let Some(p) = &s.generated_data {
+        o += &format!("  data generated at {} (synthetic)\n", p.display());
+    }
+    let first = s.validations.first();
+    let last = s.validations.last();
+    if let (Some(first), Some(last)) = (first, last) {
+        let keys: Vec<&String> = last.keys().filter(|k| k.starts_with("val_")).collect();
+        o += &format!("\n  {:<12} {:>12} {:>12} {:>12} {:>12}\n", "metric", "first val", "last val", "best", "climatology");
+        for k in keys {
+            let lower_is_better = k.contains("loss") || k.contains("crps");
+            let series = s.validations.iter().filter_map(|r| r.get(k.as_str()).copied());
+            let best = if lower_is_better { series.fold(f64::INFINITY, f64::min) } else { series.fold(f64::NEG_INFINITY, f64::max) };
+            o += &format!("  {:<12} {:>12} {:>12} {:>12} {:>12}\n", k, num(first.get(k.as_str())), num(last.get(k.as_str())), num(Some(&best)), num(s.baseline.get(k.as_str())));
+        }
+        o += &verdict(first, last, &s.baseline);
+    }
+    o += "\n";
+    if let (Some((p, score)), Some(m)) = (&s.best, &s.monitor) {
+        o += &format!("  best checkpoint  {} ({m} {score:.4})\n", p.display());
+    }
+    o += &format!("  checkpoints      {}/ (resume: --resume_from {}/last.ckpt)\n", s.checkpoint_dir.display(), s.checkpoint_dir.display());
+    if let Some(d) = &s.log_dir {
+        o += &format!("  logs             {}/ (metrics.csv; tensorboard --logdir {})\n", d.display(), d.display());
+    }
+    if !s.plots.is_empty() {
+        let dir = s.plots[0].parent().map(|p| p.display().to_string()).unwrap_or_default();
+        o += &format!("  plots            {dir}/ ({})\n", s.plots.iter().filter_map(|p| p.file_name()?.to_str()).collect::<Vec<_>>().join(", "));
+    }
+    o += &format!("  config           {}\n", cfg.run_dir.join("config.yaml").display());
+    o
+}
+
+fn num(v: Option<&f64>) -> String {
+    match v {
+        Some(x) if x.is_finite() => format!("{x:.4}"),
+        _ => "-".into(),
+    }
+}
+
+/// One line that says whether the model learned: val_loss down, CSI above climatology.
+fn verdict(first: &BTreeMap<String, f64>, last: &BTreeMap<String, f64>, baseline: &BTreeMap<String, f64>) -> String {
+    let mut parts = Vec::new();
+    if let (Some(a), Some(b)) = (first.get("val_loss"), last.get("val_loss")) {
+        parts.push(format!("val_loss {a:.4} -> {b:.4} ({})", if b < a { "falling" } else { "NOT falling" }));
+    }
+    if let (Some(c), Some(base)) = (last.get("val_csi"), baseline.get("val_csi")) {
+        parts.push(format!("val_csi {c:.4} vs climatology {base:.4} ({:.1}x)", if *base > 0.0 { c / base } else { f64::INFINITY }));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("\n  {}\n", parts.join("; "))
+    }
 }

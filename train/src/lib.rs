@@ -9,7 +9,9 @@ mod error;
 pub mod log;
 pub mod metrics;
 pub mod optim;
+pub mod run;
 pub mod sched;
+pub mod tasks;
 pub mod trainer;
 
 pub use error::{Error, Result};

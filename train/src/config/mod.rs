@@ -14,6 +14,7 @@ mod emit;
 mod load;
 pub mod models;
 mod node;
+pub mod presets;
 mod run;
 pub mod schema;
 pub mod suggest;

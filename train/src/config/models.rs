@@ -69,6 +69,7 @@ pub const MODELS: &[ModelSpec] = &[
             ("training.num_workers", "8"),
             ("checkpoint.filename", "\"satformer-{epoch}-{val_loss}\""),
             ("checkpoint.save_top_k", "3"),
+            ("checkpoint.dirpath", "\"checkpoints\""),
         ],
         check: check_satformer,
     },

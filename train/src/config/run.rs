@@ -160,6 +160,9 @@ pub struct DataConfig {
     pub time_interval: Option<u64>,
     pub window: Option<u64>,
     pub normalize: bool,
+    /// Generate a synthetic dataset at `path` when it is missing.
+    pub synthetic: bool,
+    pub synthetic_samples: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -335,6 +338,8 @@ impl RunConfig {
             time_interval: get("data.time_interval").as_u64(),
             window: get("data.window").as_u64(),
             normalize: b("data.normalize"),
+            synthetic: b("data.synthetic"),
+            synthetic_samples: u("data.synthetic_samples"),
         };
         let loggers = get("logger")
             .as_array()

@@ -119,7 +119,7 @@ pub const MODEL_COMMON: &[Key] = &[
     k("lr_scheduler_eps", FLOAT0, "1e-8", "torch", "reduce_on_plateau: ignore reductions smaller than this."),
     k("min_lr", FLOAT0, "0.0", "sitsformer", "Floor of the lr: reduce_on_plateau `min_lr`, cosine `eta_min`."),
     kn("t_max", INT1, "null", "torch", "cosine: period in scheduler intervals. Default: `max_epochs` (or the total steps when `scheduler_interval: step`)."),
-    k("warmup_epochs", INT0, "0", "sitsformer", "cosine: linear warmup length (in scheduler intervals)."),
+    k("warmup_epochs", INT0, "0", "sitsformer", "cosine: linear warmup length in epochs (in steps of it when `scheduler_interval: step`)."),
     k("warmup_start_lr", FLOAT0, "0.0", "wrt", "cosine with warmup: the lr warmup starts from."),
     k("step_size", INT1, "30", "sitsformer", "step: period of the decay."),
     k("gamma", FLOATPOS, "0.1", "sitsformer", "step/multistep: decay factor."),
@@ -175,6 +175,8 @@ pub const DATA: &[Key] = &[
     kn("time_interval", INT1, "null", "atmodist", "AtmoDist: largest time gap in hours (num_classes = time_interval / frequency)."),
     kn("window", INT1, "null", "tft", "TFT: window length in time steps."),
     k("normalize", Ty::Bool, "true", "sitsformer", "Normalise inputs with statistics computed once on the training split."),
+    k("synthetic", Ty::Bool, "false", "wrt", "Generate a synthetic, learnable dataset of the model's layout at `data.path` when the file is missing (`--synthetic`)."),
+    k("synthetic_samples", INT1, "1024", "wrt", "Samples (time steps for atmodist/pangu) of a generated synthetic dataset."),
 ];
 
 pub const CHECKPOINT: &[Key] = &[

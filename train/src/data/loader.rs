@@ -84,6 +84,15 @@ impl DataLoader {
         &self.cfg
     }
     /// Samples per epoch (before drop_last).
+    /// The dataset index of the loader's k-th sample (in unshuffled order).
+    pub fn sample_index(&self, k: usize) -> Result<usize> {
+        match &self.indices {
+            Some(ix) => ix.get(k).copied(),
+            None => (k < self.dataset.len()).then_some(k),
+        }
+        .ok_or_else(|| Error::data(format!("sample {k} of a loader over {} samples", self.num_samples())))
+    }
+
     pub fn num_samples(&self) -> usize {
         self.indices.as_ref().map_or_else(|| self.dataset.len(), |v| v.len())
     }
@@ -311,5 +320,16 @@ impl Drop for Pool {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+    }
+}
+
+/// The trainer reads a `DataLoader` through its `Loader` trait: the batches of an epoch from any start.
+impl crate::trainer::Loader<Batch> for DataLoader {
+    fn num_batches(&self) -> u64 {
+        self.len() as u64
+    }
+    fn batches<'a>(&'a self, epoch: u64, start: u64) -> Result<Box<dyn Iterator<Item = Result<Batch>> + 'a>> {
+        let start = usize::try_from(start).map_err(|_| Error::data(format!("batch index {start} is out of range")))?;
+        Ok(Box::new(self.iter_from(epoch, start)?))
     }
 }

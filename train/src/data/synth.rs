@@ -57,6 +57,18 @@ pub fn write(kind: Kind, path: impl AsRef<Path>, opts: &SynthOptions) -> Result<
     if opts.gzip > 9 {
         return Err(Error::data(format!("synth: gzip level {} is not in 0..=9", opts.gzip)));
     }
+    write_h5(path, opts.gzip, |w| match kind {
+        Kind::Satformer => satformer(w, opts),
+        Kind::AtmoDist => atmodist(w, opts),
+        Kind::Sitsformer => sitsformer(w, opts),
+        Kind::Pangu => pangu(w, opts),
+        Kind::Tft => tft(w, opts),
+    })
+}
+
+/// Write an HDF5 file through `fill` atomically: to `<path>.tmp-<pid>`, closed, then renamed over `path`
+/// (a failure removes the temporary file and leaves `path` as it was).
+pub(crate) fn write_h5(path: &Path, gzip: u8, fill: impl FnOnce(&Writer) -> Result<()>) -> Result<()> {
     let tmp = {
         let mut s = path.as_os_str().to_owned();
         s.push(format!(".tmp-{}", std::process::id()));
@@ -65,14 +77,7 @@ pub fn write(kind: Kind, path: impl AsRef<Path>, opts: &SynthOptions) -> Result<
     hdf5::silence_errors(true);
     let result = (|| {
         let f = hdf5::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let w = Writer { f: &f, gzip: opts.gzip, path: &tmp };
-        match kind {
-            Kind::Satformer => satformer(&w, opts),
-            Kind::AtmoDist => atmodist(&w, opts),
-            Kind::Sitsformer => sitsformer(&w, opts),
-            Kind::Pangu => pangu(&w, opts),
-            Kind::Tft => tft(&w, opts),
-        }?;
+        fill(&Writer { f: &f, gzip, path: &tmp })?;
         f.close().map_err(|e| Error::io(&tmp, e))
     })();
     if let Err(e) = result {
@@ -83,7 +88,7 @@ pub fn write(kind: Kind, path: impl AsRef<Path>, opts: &SynthOptions) -> Result<
 }
 
 /// Dataset and attribute writing in h5py's style.
-struct Writer<'a> {
+pub(crate) struct Writer<'a> {
     f: &'a hdf5::File,
     gzip: u8,
     path: &'a Path,
@@ -94,7 +99,7 @@ impl Writer<'_> {
         Error::io(self.path, format!("writing {what}: {e}"))
     }
 
-    fn array<T: hdf5::H5Type>(&self, name: &str, data: &[T], shape: &[usize]) -> Result<()> {
+    pub(crate) fn array<T: hdf5::H5Type>(&self, name: &str, data: &[T], shape: &[usize]) -> Result<()> {
         let view = ndarray::ArrayViewD::from_shape(ndarray::IxDyn(shape), data).map_err(|e| self.err(name, e))?;
         // About 1 MiB per chunk, whole samples along dim 0 (what h5py's auto-chunking aims at).
         let row: usize = shape.iter().skip(1).product::<usize>().max(1) * std::mem::size_of::<T>();
@@ -107,7 +112,7 @@ impl Writer<'_> {
         b.create(name).map(|_| ()).map_err(|e| self.err(name, e))
     }
 
-    fn attr_f64s(&self, name: &str, v: &[f64]) -> Result<()> {
+    pub(crate) fn attr_f64s(&self, name: &str, v: &[f64]) -> Result<()> {
         let view = ndarray::ArrayView1::from(v);
         self.f.new_attr_builder().with_data(view).create(name).map(|_| ()).map_err(|e| self.err(name, e))
     }
