@@ -247,7 +247,13 @@ fn sweep_command(m: &ArgMatches) -> Result<(), CliError> {
         }
         // Validate every trial before starting any: a typo in trial 7 should not surface an hour in.
         let ra = cli::parse_train_args(&args).map_err(|e| CliError::Usage(format!("trial {name} ({}): {}", sweep::describe(t), e.report())))?;
-        config::from_cli_and_files(&ra.input).map_err(|e| CliError::Usage(format!("error: trial {name} ({}): {e}", sweep::describe(t))))?;
+        let runs = config::from_cli_and_files(&ra.input).map_err(|e| CliError::Usage(format!("error: trial {name} ({}): {e}", sweep::describe(t))))?;
+        // Trials must not share a checkpoint directory (SaTformer's seed default is `checkpoints`): unless the
+        // user chose one, each trial keeps its checkpoints in its own run directory.
+        let chosen = train_args.iter().any(|a| a.replace('-', "_").starts_with("__checkpoint_dir"));
+        if let (false, Some(r)) = (chosen, runs.first()) {
+            args.extend(["--checkpoint_dir".into(), r.run_dir.join("checkpoints").display().to_string()]);
+        }
         let mut full = vec!["train".to_string()];
         full.extend(args);
         let log = (max_parallel > 1).then(|| log_dir.join(format!("{name}.log")));

@@ -48,13 +48,13 @@ pub fn render_summary(cfg: &RunConfig, s: &TrainSummary) -> String {
         FitOutcome::Killed => "killed".to_string(),
     };
     o += &format!(
-        "\n{} ({}, {} parameters): {outcome} in {:.1} s on {} training / {} validation samples\n",
+        "\n{} ({}, {} parameters, {} training / {} validation samples): {outcome} after {:.1} s\n",
         cfg.run_name,
         cfg.model.type_name,
         s.parameters,
-        s.seconds,
         s.train_samples,
-        s.val_samples
+        s.val_samples,
+        s.seconds
     );
     if let Some(p) = &s.generated_data {
         o += &format!("  data generated at {} (synthetic)\n", p.display());

@@ -1,0 +1,102 @@
+"""Time one training step (forward, cross-entropy, backward, AdamW step) of the same model and config in
+PyTorch (CPU, eager, same thread count) and in wrt, in one run, and print the ratios of time and of peak RSS.
+
+Each side runs in its own fresh process, so the peak RSS (VmHWM) is that side's alone:
+- PyTorch: this script re-invoked with --torch-side (tools/parity/satformer_ref.py, the parity reference)
+- wrt: target/release/step_bench (benches/src/bin/step_bench.rs), built here if missing
+
+    PY=$(../shared/tools/oracle-venv) && $PY tools/bench_vs_torch.py --model satformer [--threads 2]
+        [--dim 128 --depth 4 --heads 8 --dim_head 16 --batch 16 --attn ST^2 --steps 10 --warmup 2]
+
+ratio = wrt / PyTorch: below 1 means wrt is faster (time) or smaller (memory).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def peak_rss_mib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def torch_side(a):
+    import torch
+    import torch.nn.functional as F
+
+    sys.path.insert(0, str(ROOT / "tools" / "parity"))
+    from satformer_ref import SaTformer
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    model = SaTformer(dim=a.dim, depth=a.depth, heads=a.heads, dim_head=a.dim_head, num_frames=4, num_classes=64,
+                      image_size=32, patch_size=4, channels=11, attn=a.attn, attn_dropout=0.1, ff_dropout=0.1)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
+    x = torch.randn(a.batch, 4, 11, 32, 32)
+    y = torch.randint(0, 64, (a.batch,))
+    times = []
+    for i in range(a.warmup + a.steps):
+        t = time.perf_counter()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if i >= a.warmup:
+            times.append((time.perf_counter() - t) * 1e3)
+    print(json.dumps({"median_ms": statistics.median(times), "min_ms": min(times), "peak_rss_mib": peak_rss_mib(),
+                      "params": sum(p.numel() for p in model.parameters()), "torch": torch.__version__}))
+
+
+def run_json(cmd):
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="satformer", choices=["satformer"])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--dim", type=int, default=128)
+    p.add_argument("--depth", type=int, default=4)
+    p.add_argument("--heads", type=int, default=8)
+    p.add_argument("--dim_head", type=int, default=16)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--attn", default="ST^2")
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--torch-side", action="store_true", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.torch_side:
+        return torch_side(a)
+
+    exe = ROOT / "target" / "release" / "step_bench"
+    if not exe.exists():
+        subprocess.run(["cargo", "build", "--release", "-p", "wrt-benches", "--bin", "step_bench"], cwd=ROOT, check=True)
+    common = ["--threads", str(a.threads), "--dim", str(a.dim), "--depth", str(a.depth), "--heads", str(a.heads),
+              "--dim_head", str(a.dim_head), "--batch", str(a.batch), "--attn", a.attn, "--steps", str(a.steps),
+              "--warmup", str(a.warmup)]
+    env_note = f"threads {a.threads}, load {os.getloadavg()[0]:.2f}"
+    t = run_json([sys.executable, __file__, "--torch-side", "--model", a.model] + common)
+    w = run_json([str(exe), "--model", a.model] + common)
+    assert t["params"] == w["params"], f"parameter counts differ: torch {t['params']} wrt {w['params']}"
+    print(f"{a.model} dim {a.dim} depth {a.depth} heads {a.heads}x{a.dim_head} attn {a.attn} batch {a.batch}: "
+          f"{w['params']} parameters; {env_note}; torch {t['torch']}")
+    print(f"| | PyTorch | wrt | wrt / PyTorch |")
+    print(f"|---|---|---|---|")
+    print(f"| step median (ms) | {t['median_ms']:.1f} | {w['median_ms']:.1f} | {w['median_ms'] / t['median_ms']:.2f} |")
+    print(f"| step min (ms) | {t['min_ms']:.1f} | {w['min_ms']:.1f} | {w['min_ms'] / t['min_ms']:.2f} |")
+    print(f"| peak RSS (MiB) | {t['peak_rss_mib']:.0f} | {w['peak_rss_mib']:.0f} | {w['peak_rss_mib'] / t['peak_rss_mib']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
