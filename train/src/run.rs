@@ -195,8 +195,9 @@ pub fn train_with(cfg: &RunConfig, stop_hook: Option<StopHook>) -> Result<TrainS
     match cfg.model.kind {
         ModelKind::Satformer => {
             let task = SatformerTask::new(cfg, len, seed_of(cfg))?;
-            let baseline = satformer_baseline(&splits, task.model.config().num_classes)?;
-            fit(cfg, &task, &splits, baseline, t0, stop_hook)
+            let n = task.model.config().num_classes;
+            let baseline = satformer_baseline(&splits, n)?;
+            fit(cfg, &task, &splits, baseline, t0, stop_hook, Some(n))
         }
         _ => Err(not_yet(cfg)),
     }
@@ -209,6 +210,7 @@ fn fit<M: TrainModule<Batch = data::Batch>>(
     baseline: BTreeMap<String, f64>,
     t0: Instant,
     stop_hook: Option<StopHook>,
+    num_classes: Option<usize>,
 ) -> Result<TrainSummary> {
     let resume_step = match &cfg.resume_from {
         Some(p) => Some(Checkpoint::load(p)?.meta.position.global_step),
@@ -242,6 +244,23 @@ fn fit<M: TrainModule<Batch = data::Batch>>(
             }
         }
     }
+    if let (Some(n), Some(v), Some(dir)) = (num_classes, &splits.val, &log_dir) {
+        match confusion_png(task, v, n) {
+            Ok(png) => {
+                let path = dir.join("plots").join("confusion_matrix.png");
+                std::fs::create_dir_all(dir.join("plots")).map_err(|e| Error::io(dir, e))?;
+                std::fs::write(&path, &png).map_err(|e| Error::io(&path, e))?;
+                plots.push(path);
+                // the run's own loggers (finalize only flushes, so they still write): one event file per run
+                let step = trainer.position.global_step.saturating_sub(1);
+                for l in &mut trainer.loggers {
+                    l.log_image("val_confusion_matrix", step, &png)?;
+                    l.finalize()?;
+                }
+            }
+            Err(e) => eprintln!("warning: confusion matrix not written: {e}"),
+        }
+    }
     let mc = trainer.checkpoint.as_ref();
     let best = mc.and_then(|m| Some((PathBuf::from(m.state.best_model_path.clone()?), m.state.best_model_score?)));
     let validations = trainer.history.iter().filter(|(_, r)| r.contains_key("val_loss")).map(|(_, r)| r.clone()).collect();
@@ -262,6 +281,29 @@ fn fit<M: TrainModule<Batch = data::Batch>>(
         parameters: wrt_nn::ModuleExt::parameters(task).iter().map(|p| p.value().numel()).sum(),
         generated_data: splits.generated.clone(),
     })
+}
+
+/// The validation split's confusion matrix (true bin x predicted bin) of the model as training left it, as
+/// a PNG heatmap: the task's `predict_step` must return `pred` (class indices), the batches carry `y`.
+fn confusion_png<M: TrainModule<Batch = data::Batch>>(task: &M, val: &DataLoader, n: usize) -> Result<Vec<u8>> {
+    let mut cm = crate::metrics::ConfusionMatrix::new(n);
+    wrt_nn::ModuleExt::eval(task);
+    let _ng = wrt_autograd::NoGradGuard::new();
+    for batch in val.iter(0)? {
+        let batch = batch?;
+        let y = batch.get("y")?.to_dtype(wrt_tensor::DType::I64)?.contiguous()?.to_vec::<i64>()?;
+        let out = task.predict_step(&batch)?;
+        let pred = out.iter().find(|(k, _)| k == "pred").ok_or_else(|| Error::state("predict_step returned no 'pred'"))?;
+        let p = pred.1.to_dtype(wrt_tensor::DType::I64)?.contiguous()?.to_vec::<i64>()?;
+        for (&t, &k) in y.iter().zip(&p) {
+            if t >= 0 && k >= 0 && (t as usize) < n && (k as usize) < n {
+                cm.add(t as usize, k as usize);
+            }
+        }
+    }
+    wrt_nn::ModuleExt::train(task);
+    let names: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+    crate::log::plot::confusion_matrix_png(&cm.rows(), &names, "validation: true bin (rows) x predicted bin (columns)")
 }
 
 /// Climatology for SaTformer: every validation sample gets the training split's bin frequencies (with

@@ -81,9 +81,12 @@ fn trains_logs_checkpoints_resumes_and_predicts() {
     }
     let events: Vec<PathBuf> = std::fs::read_dir(&log_dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().contains("tfevents")).collect();
     assert_eq!(events.len(), 1, "{events:?}");
-    let ev = std::fs::read(&events[0]).unwrap();
-    assert!(ev.windows(7).any(|w| w == b"val_csi"), "val_csi not in the event file");
+    let ev: Vec<u8> = events.iter().flat_map(|e| std::fs::read(e).unwrap()).collect();
+    assert!(ev.windows(7).any(|w| w == b"val_csi"), "val_csi not in the event files");
+    assert!(ev.windows(20).any(|w| w == b"val_confusion_matrix"), "no confusion-matrix image in the event files");
     assert!(s.plots.iter().any(|p| p.ends_with("loss.png")) && s.plots.iter().all(|p| p.exists()), "{:?}", s.plots);
+    let cm = s.plots.iter().find(|p| p.ends_with("confusion_matrix.png")).expect("confusion matrix plot");
+    assert!(std::fs::read(cm).unwrap().starts_with(b"\x89PNG"));
     assert!(cfg.run_dir.join("config.yaml").exists());
 
     // top-3 by val_loss + last.ckpt, named by the guide's template

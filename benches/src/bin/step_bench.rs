@@ -1,7 +1,7 @@
 //! One training step of a whole model (forward, loss, backward, optimizer step), timed in wrt, for the
 //! side-by-side with PyTorch in `tools/bench_vs_torch.py`. Prints one JSON object:
 //! `{"model", "config", "threads", "steps", "median_ms", "min_ms", "peak_rss_mib", "params"}`; peak RSS is the
-//! process's high-water mark (VmHWM) after the timed steps.
+//! process's high-water mark (VmHWM) after the timed steps, start RSS its resident set before any work.
 //!
 //! `cargo run --release -p wrt-benches --bin step_bench -- --model satformer [--dim 128 --depth 4 --heads 8
 //!  --dim_head 16 --batch 16 --attn ST^2 --threads 2 --steps 10 --warmup 2]`
@@ -18,12 +18,14 @@ fn arg<T: std::str::FromStr>(a: &HashMap<String, String>, k: &str, d: T) -> T {
     a.get(k).map(|v| v.parse().unwrap_or_else(|_| panic!("--{k}: cannot parse '{v}'"))).unwrap_or(d)
 }
 
-fn peak_rss_mib() -> f64 {
+/// A `/proc/self/status` field in MiB: `VmHWM` (peak resident set) or `VmRSS` (now).
+fn status_mib(field: &str) -> f64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok()).map_or(f64::NAN, |kb| kb / 1024.0)
+    s.lines().find_map(|l| l.strip_prefix(field)).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok()).map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 fn main() {
+    let start_rss = status_mib("VmRSS:");
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut a = HashMap::new();
     for pair in argv.chunks(2) {
@@ -71,7 +73,7 @@ fn main() {
     let median = times[times.len() / 2];
     println!(
         "{{\"model\": \"satformer\", \"config\": {{\"dim\": {}, \"depth\": {}, \"heads\": {}, \"dim_head\": {}, \"attn\": \"{}\", \"batch\": {batch}}}, \
-         \"threads\": {threads}, \"steps\": {steps}, \"median_ms\": {median:.2}, \"min_ms\": {:.2}, \"peak_rss_mib\": {:.1}, \"params\": {n_params}}}",
-        cfg.dim, cfg.depth, cfg.heads, cfg.dim_head, cfg.attn, times[0], peak_rss_mib()
+         \"threads\": {threads}, \"steps\": {steps}, \"median_ms\": {median:.2}, \"min_ms\": {:.2}, \"peak_rss_mib\": {:.1}, \"start_rss_mib\": {start_rss:.1}, \"params\": {n_params}}}",
+        cfg.dim, cfg.depth, cfg.heads, cfg.dim_head, cfg.attn, times[0], status_mib("VmHWM:")
     );
 }
