@@ -4,7 +4,8 @@
 //! process's high-water mark (VmHWM) after the timed steps, start RSS its resident set before any work.
 //!
 //! `cargo run --release -p wrt-benches --bin step_bench -- --model satformer [--dim 128 --depth 4 --heads 8
-//!  --dim_head 16 --batch 16 --attn ST^2 --threads 2 --steps 10 --warmup 2]`
+//!  --dim_head 16 --batch 16 --attn ST^2 --threads 2 --steps 10 --warmup 2] [--phases 1]`
+//! (`--phases 1` prints forward / backward / optimizer times of each step to stderr)
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -61,9 +62,15 @@ fn main() {
         let t = Instant::now();
         let logits = net.forward(&Var::constant(x.clone())).expect("forward");
         let loss = wrt_nn::loss::cross_entropy(&logits, &y, None, -100, 0.0, Reduction::Mean).expect("loss");
+        let t_fwd = t.elapsed();
         loss.backward().expect("backward");
+        let t_bwd = t.elapsed();
         opt.step().expect("step");
         opt.zero_grad();
+        if a.contains_key("phases") {
+            let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+            eprintln!("forward {:.1} ms, backward {:.1} ms, optimizer {:.1} ms", ms(t_fwd), ms(t_bwd - t_fwd), ms(t.elapsed() - t_bwd));
+        }
         let _: Tensor = loss.value().clone();
         if i >= warmup {
             times.push(t.elapsed().as_secs_f64() * 1e3);

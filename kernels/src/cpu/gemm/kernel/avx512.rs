@@ -52,7 +52,14 @@ impl GemmKernel for Avx512F32 {
         rows: usize,
         cols: usize,
     ) {
-        kernel_f32::<MR, NV>(k, alpha, a, b, beta, c, rsc, csc, rows, cols)
+        // A tile at most 16 columns wide (a 16-wide head of attention, the edge of a matrix) runs on
+        // one vector per row: the second would only multiply the zero padding of the packed B panel.
+        // Per element the FMAs are the same, in the same order, so the bits are too.
+        if cols <= 16 {
+            kernel_f32::<MR, 1, NV>(k, alpha, a, b, beta, c, rsc, csc, rows, cols)
+        } else {
+            kernel_f32::<MR, NV, NV>(k, alpha, a, b, beta, c, rsc, csc, rows, cols)
+        }
     }
 
     const DIRECT: bool = true;
@@ -70,17 +77,20 @@ impl GemmKernel for Avx512F32 {
         rows: usize,
         cols: usize,
     ) {
-        direct_f32::<MR, NV>(
-            k, alpha, a, sa.rs, sa.cs, b, rsb, beta, c, sc.rs, sc.cs, rows, cols,
-        )
+        if cols <= 16 {
+            direct_f32::<MR, 1>(k, alpha, a, sa.rs, sa.cs, b, rsb, beta, c, sc.rs, sc.cs, rows, cols)
+        } else {
+            direct_f32::<MR, NV>(k, alpha, a, sa.rs, sa.cs, b, rsb, beta, c, sc.rs, sc.cs, rows, cols)
+        }
     }
 }
 
 /// The register tile. `MR` and `NV` are constants so every loop over them unrolls and the
-/// accumulator array lives in registers (it is only ever indexed by constants).
+/// accumulator array lives in registers (it is only ever indexed by constants). `BV` is the
+/// packed B panel's width in vectors (`NV` or more: a narrow tile reads the first `NV`).
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
-unsafe fn kernel_f32<const MR: usize, const NV: usize>(
+unsafe fn kernel_f32<const MR: usize, const NV: usize, const BV: usize>(
     k: usize,
     alpha: f32,
     a: *const f32,
@@ -107,7 +117,7 @@ unsafe fn kernel_f32<const MR: usize, const NV: usize>(
             }
         }
         a = a.add(MR);
-        b = b.add(16 * NV);
+        b = b.add(16 * BV);
     }
     store_f32(&acc, alpha, beta, c, rsc, csc, rows, cols);
 }
