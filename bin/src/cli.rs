@@ -71,7 +71,7 @@ fn run_command(name: &'static str, about: &'static str) -> Command {
     if name == "train" {
         cmd
     } else {
-        cmd.arg(Arg::new("ckpt_path").long("ckpt_path").value_name("FILE").help("Checkpoint to evaluate (default: the run's best)").help_heading("Checkpoints, logs and data"))
+        cmd.arg(Arg::new("ckpt_path").long("ckpt_path").visible_alias("checkpoint").value_name("FILE").help("Checkpoint to evaluate (default: the run's best)").help_heading("Checkpoints, logs and data"))
     }
 }
 

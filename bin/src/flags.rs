@@ -81,6 +81,7 @@ pub fn run_flags() -> Vec<Flag> {
         f("resume_from", "resume_from", CKPT, "Path to checkpoint to resume from"),
         f("logger", "logger", CKPT, "Loggers: tensorboard,csv (or none)"),
         f("data-path", "data.path", CKPT, "Path to the processed data file (HDF5)"),
+        f("data", "data.path", CKPT, "Same as --data-path"),
         s("synthetic", "data.synthetic", CKPT, "Generate a synthetic dataset at --data-path if the file is missing"),
     ];
     for name in models::all_hparam_names() {

@@ -260,3 +260,48 @@ fn binary_exit_codes_and_messages() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `tft`"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The binary end to end on a tiny SaTformer: `train --synthetic` generates the data, trains one epoch and
+/// prints the summary; `predict --checkpoint ... --data ...` (the spelling) writes the predictions;
+/// `WRT_INTERRUPT_AT_STEP` stops a run with `last.ckpt` saved, and `--resume_from` finishes it.
+#[test]
+fn train_predict_and_resume_through_the_binary() {
+    let dir = tmp("e2e");
+    let (data, ck, out) = (dir.join("d.h5"), dir.join("ck"), dir.join("exp"));
+    let d = |p: &Path| p.display().to_string();
+    let tiny = [
+        "--model", "satformer", "--dim", "16", "--depth", "1", "--heads", "2", "--dim_head", "8", "--image_size", "8", "--patch_size", "4",
+        "--num_frames", "2", "--channels", "3", "--num_classes", "4", "--set", "data.synthetic_samples=64", "--batch_size", "16",
+        "--max_epochs", "2", "--seed", "1",
+    ];
+    let run = |extra: &[String], env: Option<(&str, &str)>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_wrt-train"));
+        c.arg("train").args(tiny).args(["--synthetic", "--data-path", &d(&data), "--checkpoint_dir", &d(&ck), "--output_dir", &d(&out)]).args(extra);
+        if let Some((k, v)) = env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let o = run(&[], Some(("WRT_INTERRUPT_AT_STEP", "3")));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("interrupted; resume with --resume_from"), "{err}");
+    let last = ck.join("last.ckpt");
+    let o = run(&["--resume_from".into(), d(&last)], None);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && err.contains("completed"), "{err}");
+    assert!(err.contains("climatology") && err.contains("val_csi"), "{err}");
+    let pred = dir.join("p.csv");
+    let o = Command::new(env!("CARGO_BIN_EXE_wrt-train"))
+        .args(["predict", "--model", "satformer", "--checkpoint", &d(&last), "--data", &d(&data), "-o", &d(&pred)])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let csv = std::fs::read_to_string(&pred).unwrap();
+    assert_eq!(csv.lines().count(), 65);
+    assert!(csv.starts_with("index,y,pred,probs_0"), "{csv}");
+    // a wrong model type for the checkpoint's data is a clear error, exit 1
+    let o = Command::new(env!("CARGO_BIN_EXE_wrt-train")).args(["validate", "--model", "satformer", "--checkpoint", &d(&dir.join("none.ckpt")), "--data", &d(&data)]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("none.ckpt"));
+}
