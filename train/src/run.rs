@@ -121,10 +121,15 @@ fn data_path(cfg: &RunConfig) -> Result<(PathBuf, Option<PathBuf>)> {
     Ok((path.clone(), Some(path)))
 }
 
+/// How the run's data file is opened: per-channel standardisation unless `data.normalize: false`, with the
+/// statistics in the file's JSON sidecar (computed on first use).
+fn open_options(cfg: &RunConfig) -> OpenOptions {
+    OpenOptions { normalize: if cfg.data.normalize { Normalize::Standard } else { Normalize::None }, seed: seed_of(cfg), ..Default::default() }
+}
+
 fn open_splits(cfg: &RunConfig) -> Result<Splits> {
     let (path, generated) = data_path(cfg)?;
-    let opts = OpenOptions { normalize: if cfg.data.normalize { Normalize::Standard } else { Normalize::None }, seed: seed_of(cfg), ..Default::default() };
-    let dataset = data::open(layout_of(cfg.model.kind), &path, &opts)?;
+    let dataset = data::open(layout_of(cfg.model.kind), &path, &open_options(cfg))?;
     let (train_idx, val_idx) = data::train_val_split(dataset.len(), cfg.loader.train_val_split, seed_of(cfg))?;
     if train_idx.is_empty() {
         return Err(Error::data(format!(
@@ -387,8 +392,7 @@ pub fn validate(cfg: &RunConfig) -> Result<(PathBuf, BTreeMap<String, f64>)> {
 pub fn predict(cfg: &RunConfig) -> Result<(PathBuf, PathBuf, usize)> {
     let path = checkpoint_to_evaluate(cfg)?;
     let (data_file, _) = data_path(cfg)?;
-    let opts = OpenOptions { normalize: if cfg.data.normalize { Normalize::Standard } else { Normalize::None }, ..Default::default() };
-    let dataset = data::open(layout_of(cfg.model.kind), &data_file, &opts)?;
+    let dataset = data::open(layout_of(cfg.model.kind), &data_file, &open_options(cfg))?;
     let loader = DataLoader::new(dataset, LoaderConfig { batch_size: cfg.loader.batch_size as usize, num_workers: cfg.loader.num_workers as usize, ..Default::default() })?;
     let task = match cfg.model.kind {
         ModelKind::Satformer => satformer_from_checkpoint(cfg, &path)?,
