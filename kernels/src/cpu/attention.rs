@@ -296,14 +296,15 @@ pub fn attention_forward<T: AttnFloat>(
     let (l, s, dv) = (d.q_len, d.kv_len, d.v_dim);
     let outs = split_heads(out, l * dv, d.heads);
     let lses = split_heads(lse, l, d.heads);
+    // One score buffer per rayon job rather than per head: every use overwrites it first (the scores GEMM
+    // runs with beta = 0), and allocating and zeroing it for each of a batch's heads cost ~5% of a step.
     outs.into_par_iter()
         .zip(lses)
         .enumerate()
-        .for_each(|(h, (out, lse))| {
-            let mut sbuf = vec![<T as Real>::ZERO; BLOCK_ROWS.min(l) * s];
+        .for_each_init(|| vec![<T as Real>::ZERO; BLOCK_ROWS.min(l) * s], |sbuf, (h, (out, lse))| {
             for r0 in (0..l).step_by(BLOCK_ROWS) {
                 let m = BLOCK_ROWS.min(l - r0);
-                scores(&mut sbuf, &q, &k, &mask, scale, &d, h, r0, m);
+                scores(sbuf, &q, &k, &mask, scale, &d, h, r0, m);
                 for i in 0..m {
                     let row = &mut sbuf[i * s..(i + 1) * s];
                     lse[r0 + i] = softmax_row(row);
@@ -314,7 +315,7 @@ pub fn attention_forward<T: AttnFloat>(
                 }
                 #[rustfmt::skip]
             gemm(m, dv, s, <T as GemmElem>::ONE,
-                &sbuf, 0, Strides::row_major(s),
+                sbuf, 0, Strides::row_major(s),
                 v.data, v.offs[h], v.strides(),
                 <T as GemmElem>::ZERO, out, r0 * dv, Strides::row_major(dv));
             }
@@ -351,20 +352,19 @@ pub fn attention_backward<T: AttnFloat>(
     let dqs = split_heads(dq, l * dqk, d.heads);
     let dks = split_heads(dk, s * dqk, d.heads);
     let dvs = split_heads(dv, s * dvd, d.heads);
+    let rows = BWD_BLOCK_ROWS.min(l);
+    // P, dP then dS, and P * M: per rayon job, not per head (each is overwritten before it is read)
+    let scratch = || (vec![zero; rows * s], vec![zero; rows * s], vec![zero; if dropout.is_some() { rows * s } else { 0 }]);
     dqs.into_par_iter()
         .zip(dks)
         .zip(dvs)
         .enumerate()
-        .for_each(|(h, ((dq, dk), dv))| {
+        .for_each_init(scratch, |(pbuf, gbuf, dbuf), (h, ((dq, dk), dv))| {
             dk.iter_mut().for_each(|x| *x = zero);
             dv.iter_mut().for_each(|x| *x = zero);
-            let rows = BWD_BLOCK_ROWS.min(l);
-            let mut pbuf = vec![zero; rows * s]; // P
-            let mut gbuf = vec![zero; rows * s]; // dP, then dS
-            let mut dbuf = vec![zero; if dropout.is_some() { rows * s } else { 0 }]; // P * M
             for r0 in (0..l).step_by(BWD_BLOCK_ROWS) {
                 let m = BWD_BLOCK_ROWS.min(l - r0);
-                scores(&mut pbuf, &q, &k, &mask, scale, &d, h, r0, m);
+                scores(pbuf, &q, &k, &mask, scale, &d, h, r0, m);
                 for i in 0..m {
                     probs_row(&mut pbuf[i * s..(i + 1) * s], lse[h * l + r0 + i]);
                 }
@@ -392,7 +392,7 @@ pub fn attention_backward<T: AttnFloat>(
             gemm(m, s, dvd, one,
                 dout.data, o_off, dout.strides(),
                 v.data, v.offs[h], v.strides_t(),
-                <T as GemmElem>::ZERO, &mut gbuf, 0, Strides::row_major(s));
+                <T as GemmElem>::ZERO, gbuf, 0, Strides::row_major(s));
                 if let Some(dm) = dm {
                     gbuf[..m * s]
                         .iter_mut()
