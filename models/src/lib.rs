@@ -1,8 +1,12 @@
 //! wrt-models: the five projects' networks, one module each, with parameter names, shapes and state_dict
 //! order equal to the PyTorch references so that weights load both ways (see ../shared/design.md).
 //!
+//! - [`atmodist`]: AtmoDist, siamese ResNet over two atmospheric states -> time-gap logits; its encoder embeds
+//!   states for analogue search.
 //! - [`satformer`]: SaTformer, space-time transformer over satellite frames -> precipitation-bin logits.
 
+pub mod atmodist;
 pub mod satformer;
 
+pub use atmodist::{Atmodist, AtmodistConfig};
 pub use satformer::{AttnKind, Satformer, SatformerConfig};

@@ -15,7 +15,8 @@ use wrt_autograd::Var;
 use wrt_models::satformer::{AttnKind, Satformer, SatformerConfig};
 use wrt_nn::loss::{cross_entropy, Reduction};
 use wrt_nn::ModuleExt;
-use wrt_tensor::{DType, Generator, Tensor};
+use wrt_tensor::{Generator, Tensor};
+use wrt_testkit::{closeness, grad_closeness};
 
 fn dir() -> String {
     format!("{}/../tests/fixtures/satformer", env!("CARGO_MANIFEST_DIR"))
@@ -29,42 +30,6 @@ fn manifest() -> Value {
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array().expect("a list of strings").iter().map(|s| s.as_str().expect("a string").to_string()).collect()
-}
-
-fn f64s(t: &Tensor) -> Vec<f64> {
-    t.to_dtype(DType::F64).unwrap().contiguous().unwrap().to_vec::<f64>().unwrap()
-}
-
-/// How far wrt is from PyTorch on one tensor.
-#[derive(Clone, Copy, Default)]
-struct Err {
-    /// Largest |a - b| / (atol + rtol |b|): at most 1 passes.
-    of_tol: f64,
-    /// Largest |a - b|.
-    abs: f64,
-    /// Largest |a - b| / largest |b| (the error relative to the tensor's scale).
-    rel: f64,
-}
-
-fn closeness(what: &str, got: &Tensor, want: &Tensor, rtol: f64, atol: f64) -> Err {
-    assert_eq!(got.shape(), want.shape(), "{what}: shape");
-    let (g, w) = (f64s(got), f64s(want));
-    let mut e = Err::default();
-    for (i, (a, b)) in g.iter().zip(&w).enumerate() {
-        let r = (a - b).abs() / (atol + rtol * b.abs());
-        assert!(r.is_finite() && r <= 1.0, "{what}[{i}]: wrt {a} vs PyTorch {b} (rtol {rtol}, atol {atol})");
-        e.of_tol = e.of_tol.max(r);
-        e.abs = e.abs.max((a - b).abs());
-    }
-    let scale = w.iter().fold(0f64, |m, x| m.max(x.abs()));
-    e.rel = if scale > 0.0 { e.abs / scale } else { 0.0 };
-    e
-}
-
-/// The gradient bound: rtol relative, with an absolute floor of `floor` x the tensor's largest |gradient|.
-fn grad_closeness(what: &str, got: &Tensor, want: &Tensor, rtol: f64, floor: f64) -> Err {
-    let scale = f64s(want).iter().fold(0f64, |m, x| m.max(x.abs()));
-    closeness(what, got, want, rtol, (floor * scale).max(1e-12))
 }
 
 fn small_config(m: &Value, attn: AttnKind) -> SatformerConfig {

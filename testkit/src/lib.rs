@@ -1,6 +1,10 @@
 //! Dev-only helpers shared by the PyTorch parity runners (`tensor/tests/parity_ops.rs` for forward values,
 //! `autograd/tests/parity_grads.rs` for gradients): the fixture manifest of `tests/fixtures/ops/`, typed
 //! access to a case's args, its `views`, and the value comparison. Format and tolerances: docs/parity.md.
+//! Whole-model parity tests use [`closeness`] and [`grad_closeness`].
+
+mod closeness;
+pub use closeness::{closeness, grad_closeness, Closeness};
 
 use serde_json::Value;
 use std::collections::BTreeMap;

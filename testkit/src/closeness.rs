@@ -1,0 +1,42 @@
+//! Whole-model parity checks: every element within tolerance (panicking on the first that is not), and how
+//! close the tensor came, for the summary line a parity test prints.
+
+use wrt_tensor::{DType, Tensor};
+
+fn f64s(t: &Tensor) -> Vec<f64> {
+    t.to_dtype(DType::F64).unwrap().contiguous().unwrap().to_vec::<f64>().unwrap()
+}
+
+/// How far wrt is from PyTorch on one tensor.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Closeness {
+    /// Largest |a - b| / (atol + rtol |b|): at most 1 passes.
+    pub of_tol: f64,
+    /// Largest |a - b|.
+    pub abs: f64,
+    /// Largest |a - b| / largest |b| (the error relative to the tensor's scale).
+    pub rel: f64,
+}
+
+/// Assert `|got - want| <= atol + rtol |want|` elementwise (shapes equal) and report the margins.
+pub fn closeness(what: &str, got: &Tensor, want: &Tensor, rtol: f64, atol: f64) -> Closeness {
+    assert_eq!(got.shape(), want.shape(), "{what}: shape");
+    let (g, w) = (f64s(got), f64s(want));
+    let mut e = Closeness::default();
+    for (i, (a, b)) in g.iter().zip(&w).enumerate() {
+        let r = (a - b).abs() / (atol + rtol * b.abs());
+        assert!(r.is_finite() && r <= 1.0, "{what}[{i}]: wrt {a} vs PyTorch {b} (rtol {rtol}, atol {atol})");
+        e.of_tol = e.of_tol.max(r);
+        e.abs = e.abs.max((a - b).abs());
+    }
+    let scale = w.iter().fold(0f64, |m, x| m.max(x.abs()));
+    e.rel = if scale > 0.0 { e.abs / scale } else { 0.0 };
+    e
+}
+
+/// The gradient bound: rtol relative, with an absolute floor of `floor` x the tensor's largest |gradient|
+/// (entries near zero are compared at the tensor's scale).
+pub fn grad_closeness(what: &str, got: &Tensor, want: &Tensor, rtol: f64, floor: f64) -> Closeness {
+    let scale = f64s(want).iter().fold(0f64, |m, x| m.max(x.abs()));
+    closeness(what, got, want, rtol, (floor * scale).max(1e-12))
+}
