@@ -53,6 +53,7 @@ pub fn command() -> Command {
         )
         .subcommand(sweep_command())
         .subcommand(slurm_command())
+        .subcommand(crate::analogues::command())
         .subcommand(
             run_args(Command::new("config").about("Print the effective configuration of each run (defaults < config < flags) without running"))
                 .arg(Arg::new("schema").long("schema").action(ArgAction::SetTrue).help("Print the table of every config key (Markdown)")),

@@ -4,6 +4,7 @@
 //! `wrt_train::config::from_cli_and_files`, then hands each `RunConfig` to `run.rs`. `sweep` and `train
 //! --max-parallel N` start child processes of this binary (`children.rs`).
 
+pub mod analogues;
 pub mod children;
 pub mod cli;
 pub mod error;
@@ -50,6 +51,7 @@ fn dispatch(args: Vec<String>) -> Result<(), CliError> {
         Some(("data", sub)) => data_command(sub),
         Some(("sweep", sub)) => sweep_command(sub),
         Some(("slurm", sub)) => slurm_command(sub),
+        Some(("analogues", sub)) => analogues::run(sub),
         _ => Err(CliError::Usage("error: unknown subcommand (see wrt-train --help)".into())),
     }
 }
@@ -71,7 +73,8 @@ fn run_command(cmd: &str, m: &ArgMatches, extra: Vec<config::Override>, raw: &[S
     if runs.len() > 1 && ra.max_parallel > 1 {
         return run_parallel(cmd, &runs, &ra, raw);
     }
-    let mut failed = Vec::new();
+    // one run after another; a failing run is reported and the next one starts
+    let mut outcomes: Vec<(String, Option<String>)> = Vec::new();
     for r in &runs {
         if runs.len() > 1 {
             eprintln!("== {cmd} {} ({}) ==", r.run_name, r.model.type_name);
@@ -81,14 +84,26 @@ fn run_command(cmd: &str, m: &ArgMatches, extra: Vec<config::Override>, raw: &[S
             "validate" => run::run_validate(r),
             _ => run::run_predict(r),
         };
-        if let Err(e) = res {
-            if runs.len() == 1 {
-                return Err(e);
+        match res {
+            Err(e) if runs.len() == 1 => return Err(e),
+            Err(e) => {
+                let report = e.report();
+                eprintln!("{report}");
+                outcomes.push((r.run_name.clone(), Some(report.lines().next().unwrap_or_default().to_string())));
             }
-            eprintln!("{}", e.report());
-            failed.push(r.run_name.clone());
+            Ok(()) => outcomes.push((r.run_name.clone(), None)),
         }
     }
+    if runs.len() > 1 {
+        eprintln!("\n{cmd}: {} runs", runs.len());
+        for (name, why) in &outcomes {
+            match why {
+                None => eprintln!("  {name}: ok"),
+                Some(w) => eprintln!("  {name}: FAILED: {w}"),
+            }
+        }
+    }
+    let failed: Vec<&str> = outcomes.iter().filter(|o| o.1.is_some()).map(|o| o.0.as_str()).collect();
     if failed.is_empty() {
         Ok(())
     } else {

@@ -37,7 +37,7 @@ fn interrupt_hook() -> Result<Option<run::StopHook>, CliError> {
     Ok(Some(Box::new(move |s| (s == n).then_some(wrt_train::trainer::Stop::Interrupt))))
 }
 
-/// The end-of-run report: outcome, a metrics table (first and last validation, best, climatology), and
+/// The end-of-run report: outcome, a metrics table (first and last validation, best, the baseline), and
 /// where things were written.
 pub fn render_summary(cfg: &RunConfig, s: &TrainSummary) -> String {
     let mut o = String::new();
@@ -63,14 +63,17 @@ pub fn render_summary(cfg: &RunConfig, s: &TrainSummary) -> String {
     let last = s.validations.last();
     if let (Some(first), Some(last)) = (first, last) {
         let keys: Vec<&String> = last.keys().filter(|k| k.starts_with("val_")).collect();
-        o += &format!("\n  {:<12} {:>12} {:>12} {:>12} {:>12}\n", "metric", "first val", "last val", "best", "climatology");
+        o += &format!("\n  {:<12} {:>12} {:>12} {:>12} {:>12}\n", "metric", "first val", "last val", "best", "baseline");
         for k in keys {
             let lower_is_better = k.contains("loss") || k.contains("crps");
             let series = s.validations.iter().filter_map(|r| r.get(k.as_str()).copied());
             let best = if lower_is_better { series.fold(f64::INFINITY, f64::min) } else { series.fold(f64::NEG_INFINITY, f64::max) };
             o += &format!("  {:<12} {:>12} {:>12} {:>12} {:>12}\n", k, num(first.get(k.as_str())), num(last.get(k.as_str())), num(Some(&best)), num(s.baseline.get(k.as_str())));
         }
-        o += &verdict(first, last, &s.baseline);
+        if !s.baseline.is_empty() {
+            o += &format!("  (baseline: {})\n", s.baseline_name);
+        }
+        o += &verdict(first, last, &s.baseline, &s.baseline_name);
     }
     o += "\n";
     if let (Some((p, score)), Some(m)) = (&s.best, &s.monitor) {
@@ -95,14 +98,17 @@ fn num(v: Option<&f64>) -> String {
     }
 }
 
-/// One line that says whether the model learned: val_loss down, CSI above climatology.
-fn verdict(first: &BTreeMap<String, f64>, last: &BTreeMap<String, f64>, baseline: &BTreeMap<String, f64>) -> String {
+/// One line that says whether the model learned: val_loss down, the headline score against the baseline.
+fn verdict(first: &BTreeMap<String, f64>, last: &BTreeMap<String, f64>, baseline: &BTreeMap<String, f64>, name: &str) -> String {
     let mut parts = Vec::new();
     if let (Some(a), Some(b)) = (first.get("val_loss"), last.get("val_loss")) {
         parts.push(format!("val_loss {a:.4} -> {b:.4} ({})", if b < a { "falling" } else { "NOT falling" }));
     }
-    if let (Some(c), Some(base)) = (last.get("val_csi"), baseline.get("val_csi")) {
-        parts.push(format!("val_csi {c:.4} vs climatology {base:.4} ({:.1}x)", if *base > 0.0 { c / base } else { f64::INFINITY }));
+    for key in ["val_csi", "val_accuracy"] {
+        if let (Some(c), Some(base)) = (last.get(key), baseline.get(key)) {
+            let short = name.split(':').next().unwrap_or(name);
+            parts.push(format!("{key} {c:.4} vs {short} {base:.4} ({:.1}x)", if *base > 0.0 { c / base } else { f64::INFINITY }));
+        }
     }
     if parts.is_empty() {
         String::new()

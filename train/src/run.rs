@@ -11,6 +11,7 @@ use crate::data::synth::{self, SynthOptions};
 use crate::data::{self, DataLoader, Dataset, Kind, LoaderConfig, Normalize, OpenOptions};
 use crate::log::{CsvLogger, Logger, TensorBoardLogger};
 use crate::metrics::{BinnedPrecip, BinnedPrecipConfig, Metric};
+use crate::tasks::atmodist::AtmodistTask;
 use crate::tasks::satformer::SatformerTask;
 use crate::tasks::RunLength;
 use crate::trainer::{Checkpoint, EarlyStopping, FitOutcome, ModelCheckpoint, Stop, Trainer, TrainModule};
@@ -35,9 +36,11 @@ pub struct TrainSummary {
     pub validations: Vec<BTreeMap<String, f64>>,
     /// The last value of every logged metric.
     pub final_metrics: BTreeMap<String, f64>,
-    /// The metrics of a forecast that ignores the input: the training split's bin frequencies for every
-    /// validation sample (SaTformer), named as the model's (`val_csi`, ...).
+    /// The metrics of a forecast that ignores the input, named as the model's (`val_csi`, ...): the training
+    /// split's bin frequencies for every validation sample (SaTformer), its most frequent class (AtmoDist).
     pub baseline: BTreeMap<String, f64>,
+    /// What the baseline is (`climatology: ...`).
+    pub baseline_name: String,
     pub seconds: f64,
     pub train_samples: usize,
     pub val_samples: usize,
@@ -53,6 +56,8 @@ struct Splits {
     train: DataLoader,
     val: Option<DataLoader>,
     generated: Option<PathBuf>,
+    /// AtmoDist: the pair dataset itself (its time step, labels without reading states).
+    atmodist: Option<Arc<data::AtmoDistDataset>>,
 }
 
 fn layout_of(kind: ModelKind) -> Kind {
@@ -114,6 +119,13 @@ fn data_path(cfg: &RunConfig) -> Result<(PathBuf, Option<PathBuf>)> {
             classes: int("num_classes"),
             ..Default::default()
         },
+        ModelKind::Atmodist => SynthOptions {
+            n: cfg.data.synthetic_samples as usize,
+            seed: seed_of(cfg),
+            channels: int("res_in_channels"),
+            classes: int("num_classes"),
+            ..Default::default()
+        },
         _ => SynthOptions { n: cfg.data.synthetic_samples as usize, seed: seed_of(cfg), ..Default::default() },
     };
     eprintln!("generating a synthetic {kind} dataset at {} ({} samples) ...", path.display(), opts.n);
@@ -124,12 +136,62 @@ fn data_path(cfg: &RunConfig) -> Result<(PathBuf, Option<PathBuf>)> {
 /// How the run's data file is opened: per-channel standardisation unless `data.normalize: false`, with the
 /// statistics in the file's JSON sidecar (computed on first use).
 fn open_options(cfg: &RunConfig) -> OpenOptions {
-    OpenOptions { normalize: if cfg.data.normalize { Normalize::Standard } else { Normalize::None }, seed: seed_of(cfg), ..Default::default() }
+    let mut o = OpenOptions { normalize: if cfg.data.normalize { Normalize::Standard } else { Normalize::None }, seed: seed_of(cfg), ..Default::default() };
+    if cfg.model.kind == ModelKind::Atmodist {
+        o.atmodist.variables = cfg.data.variables.clone();
+        o.atmodist.num_classes = cfg.model.hparams.get("num_classes").and_then(serde_json::Value::as_u64).map(|k| k as usize);
+    }
+    o
+}
+
+/// The AtmoDist dataset of a run, checked against the config: the file's frequency must be the config's
+/// `data.frequency`, and `data.time_interval / data.frequency` (when both are set) must be `num_classes`,
+/// as must the number of selected variables be `res_in_channels`.
+fn open_atmodist(cfg: &RunConfig, path: &Path) -> Result<Arc<data::AtmoDistDataset>> {
+    let ds = data::AtmoDistDataset::open(path, &open_options(cfg))?;
+    let h = &cfg.model.hparams;
+    let int = |k: &str| h.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0) as usize;
+    let cfg_hours = match &cfg.data.frequency {
+        Some(f) => Some(data::parse_hours(f).ok_or_else(|| Error::config("data.frequency", format!("'{f}' is not a duration such as 3h, 30min or 1d")))?),
+        None => None,
+    };
+    if let (Some(c), Some(f)) = (cfg_hours, ds.frequency_hours()) {
+        if (c - f).abs() > 1e-9 {
+            return Err(Error::config("data.frequency", format!("the config says {c} h between steps, but {} has frequency {f} h", path.display())));
+        }
+    }
+    if let (Some(i), Some(f)) = (cfg.data.time_interval, cfg_hours.or(ds.frequency_hours())) {
+        let k = i as f64 / f;
+        if (k - int("num_classes") as f64).abs() > 1e-9 {
+            return Err(Error::config(
+                "model.num_classes",
+                format!("{} classes, but data.time_interval {i} h / frequency {f} h gives {k} gaps", int("num_classes")),
+            ));
+        }
+    }
+    if ds.channels() != int("res_in_channels") {
+        return Err(Error::config(
+            "model.res_in_channels",
+            format!("{} input variables, but the data gives {} ({})", int("res_in_channels"), ds.channels(), ds.variables().join(", ")),
+        ));
+    }
+    Ok(Arc::new(ds))
+}
+
+/// The run's dataset and, for AtmoDist, the same as its concrete type.
+fn open_dataset(cfg: &RunConfig, path: &Path) -> Result<(Arc<dyn Dataset>, Option<Arc<data::AtmoDistDataset>>)> {
+    match cfg.model.kind {
+        ModelKind::Atmodist => {
+            let ds = open_atmodist(cfg, path)?;
+            Ok((ds.clone(), Some(ds)))
+        }
+        k => Ok((data::open(layout_of(k), path, &open_options(cfg))?, None)),
+    }
 }
 
 fn open_splits(cfg: &RunConfig) -> Result<Splits> {
     let (path, generated) = data_path(cfg)?;
-    let dataset = data::open(layout_of(cfg.model.kind), &path, &open_options(cfg))?;
+    let (dataset, atmodist) = open_dataset(cfg, &path)?;
     let (train_idx, val_idx) = data::train_val_split(dataset.len(), cfg.loader.train_val_split, seed_of(cfg))?;
     if train_idx.is_empty() {
         return Err(Error::data(format!(
@@ -150,7 +212,7 @@ fn open_splits(cfg: &RunConfig) -> Result<Splits> {
     };
     let train = DataLoader::with_indices(dataset.clone(), train_idx.clone(), lc(l.shuffle, l.drop_last))?;
     let val = if val_idx.is_empty() { None } else { Some(DataLoader::with_indices(dataset.clone(), val_idx, lc(false, false))?) };
-    Ok(Splits { dataset, train_idx, train, val, generated })
+    Ok(Splits { dataset, train_idx, train, val, generated, atmodist })
 }
 
 /// Loggers writing into `{run_dir}/lightning_logs/version_N`: a new version for a fresh run, the latest one
@@ -201,18 +263,30 @@ pub fn train_with(cfg: &RunConfig, stop_hook: Option<StopHook>) -> Result<TrainS
         ModelKind::Satformer => {
             let task = SatformerTask::new(cfg, len, seed_of(cfg))?;
             let n = task.model.config().num_classes;
-            let baseline = satformer_baseline(&splits, n)?;
+            let baseline = (satformer_baseline(&splits, n)?, "climatology: the training split's bin frequencies for every sample".into());
+            fit(cfg, &task, &splits, baseline, t0, stop_hook, Some(n))
+        }
+        ModelKind::Atmodist => {
+            let hours = atmodist_hours(cfg, &splits);
+            let task = AtmodistTask::new(cfg, len, seed_of(cfg), hours)?;
+            let n = task.model.config().num_classes;
+            let baseline = (majority_baseline(&splits, n)?, "majority class: the training split's most frequent gap for every pair".into());
             fit(cfg, &task, &splits, baseline, t0, stop_hook, Some(n))
         }
         _ => Err(not_yet(cfg)),
     }
 }
 
+/// Hours per time step: the config's `data.frequency`, else the file's.
+fn atmodist_hours(cfg: &RunConfig, s: &Splits) -> Option<f64> {
+    cfg.data.frequency.as_deref().and_then(data::parse_hours).or_else(|| s.atmodist.as_ref()?.frequency_hours())
+}
+
 fn fit<M: TrainModule<Batch = data::Batch>>(
     cfg: &RunConfig,
     task: &M,
     splits: &Splits,
-    baseline: BTreeMap<String, f64>,
+    (baseline, baseline_name): (BTreeMap<String, f64>, String),
     t0: Instant,
     stop_hook: Option<StopHook>,
     num_classes: Option<usize>,
@@ -280,6 +354,7 @@ fn fit<M: TrainModule<Batch = data::Batch>>(
         validations,
         final_metrics: trainer.callback_metrics.clone(),
         baseline,
+        baseline_name,
         seconds: t0.elapsed().as_secs_f64(),
         train_samples: splits.train.num_samples(),
         val_samples: splits.val.as_ref().map_or(0, |v| v.num_samples()),
@@ -339,6 +414,24 @@ fn satformer_baseline(s: &Splits, num_classes: usize) -> Result<BTreeMap<String,
     Ok(m.compute()?.into_iter().map(|(k, v)| (format!("val_{k}"), v)).collect())
 }
 
+/// For AtmoDist: every validation sample gets the training split's most frequent class; reported as
+/// `val_accuracy` (AtmoDist's gap classes are near uniform, so this is about 1 / num_classes).
+fn majority_baseline(s: &Splits, num_classes: usize) -> Result<BTreeMap<String, f64>> {
+    let (Some(val), Some(ds)) = (&s.val, &s.atmodist) else { return Ok(BTreeMap::new()) };
+    // the labels of epoch 0's pairs (validation always draws those), without reading any state
+    let label = |i: usize| -> Result<usize> { Ok(usize::try_from(ds.pair(i, 0)?.2).unwrap_or(usize::MAX)) };
+    let mut counts = vec![0u64; num_classes];
+    for &i in &s.train_idx {
+        if let Some(c) = counts.get_mut(label(i)?) {
+            *c += 1;
+        }
+    }
+    let major = (0..num_classes).max_by_key(|&c| (counts[c], std::cmp::Reverse(c))).unwrap_or(0);
+    let n = val.num_samples();
+    let hits = (0..n).map(|k| val.sample_index(k).and_then(label)).collect::<Result<Vec<usize>>>()?.into_iter().filter(|&y| y == major).count();
+    Ok(BTreeMap::from([("val_accuracy".to_string(), hits as f64 / n.max(1) as f64)]))
+}
+
 /// The checkpoint a `validate`/`predict` run evaluates: `--ckpt_path`, else the checkpoint directory's best
 /// (`best_model_path` recorded in `last.ckpt`), else `last.ckpt`.
 fn checkpoint_to_evaluate(cfg: &RunConfig) -> Result<PathBuf> {
@@ -371,6 +464,37 @@ fn satformer_from_checkpoint(cfg: &RunConfig, path: &Path) -> Result<SatformerTa
     })
 }
 
+/// An AtmoDist task with the weights of `path`: a wrt checkpoint (`.ckpt`), or a plain safetensors state_dict
+/// exported from PyTorch (keys with or without the Lightning adapter's `model.`). The architecture is read
+/// from the weight shapes (stage channels, blocks per stage, stem, head), so a checkpoint of any
+/// `res_out_channels_list` loads whatever the config says; the saved hyperparameters add what shapes cannot
+/// tell (the stem stride, the data's time step).
+pub fn atmodist_from_checkpoint(cfg: &RunConfig, path: &Path) -> Result<AtmodistTask> {
+    let len = RunLength { steps_per_epoch: 1, max_epochs: 1, max_steps: -1 };
+    let wrt_ckpt = Checkpoint::load(path);
+    let (sd, hp) = match wrt_ckpt {
+        Ok(ck) => {
+            if ck.meta.hparams.get("model").and_then(|m| m.as_str()).is_some_and(|m| m != "atmodist") {
+                return Err(Error::checkpoint(path, format!("holds a '{}' model, not atmodist", ck.meta.hparams["model"])));
+            }
+            (ck.model_state(), ck.meta.hparams.clone())
+        }
+        Err(e) => match wrt_tensor::io::load(path) {
+            Ok(sd) if !sd.is_empty() => (sd, serde_json::Value::Null),
+            _ => return Err(e),
+        },
+    };
+    let shapes: BTreeMap<String, Tensor> = sd.iter().filter_map(|(k, t)| Some((k.strip_prefix("model.").unwrap_or(k).to_string(), t.clone()))).collect();
+    let mut acfg = wrt_models::atmodist::config_from_state_dict(&shapes).map_err(|e| Error::checkpoint(path, e.to_string()))?;
+    if let Some(s) = hp.get("stride").and_then(|v| v.as_u64()) {
+        acfg.stride = s as usize;
+    }
+    let hours = hp.get("frequency_hours").and_then(|v| v.as_f64()).or_else(|| cfg.data.frequency.as_deref().and_then(data::parse_hours));
+    let task = AtmodistTask::with_config(cfg, acfg, len, 0, hours)?;
+    task.model.load_pytorch_state_dict(&shapes).map_err(|e| Error::checkpoint(path, e.to_string()))?;
+    Ok(task)
+}
+
 /// `wrt-train validate`: the checkpoint's metrics on the validation split (named `val_*`).
 pub fn validate(cfg: &RunConfig) -> Result<(PathBuf, BTreeMap<String, f64>)> {
     let path = checkpoint_to_evaluate(cfg)?;
@@ -379,6 +503,11 @@ pub fn validate(cfg: &RunConfig) -> Result<(PathBuf, BTreeMap<String, f64>)> {
     match cfg.model.kind {
         ModelKind::Satformer => {
             let task = satformer_from_checkpoint(cfg, &path)?;
+            let mut t = Trainer::new(cfg.trainer.clone());
+            Ok((path, t.validate(&task, val)?))
+        }
+        ModelKind::Atmodist => {
+            let task = atmodist_from_checkpoint(cfg, &path)?;
             let mut t = Trainer::new(cfg.trainer.clone());
             Ok((path, t.validate(&task, val)?))
         }
@@ -392,13 +521,20 @@ pub fn validate(cfg: &RunConfig) -> Result<(PathBuf, BTreeMap<String, f64>)> {
 pub fn predict(cfg: &RunConfig) -> Result<(PathBuf, PathBuf, usize)> {
     let path = checkpoint_to_evaluate(cfg)?;
     let (data_file, _) = data_path(cfg)?;
-    let dataset = data::open(layout_of(cfg.model.kind), &data_file, &open_options(cfg))?;
+    let (dataset, _) = open_dataset(cfg, &data_file)?;
     let loader = DataLoader::new(dataset, LoaderConfig { batch_size: cfg.loader.batch_size as usize, num_workers: cfg.loader.num_workers as usize, ..Default::default() })?;
-    let task = match cfg.model.kind {
-        ModelKind::Satformer => satformer_from_checkpoint(cfg, &path)?,
+    let (out, n) = match cfg.model.kind {
+        ModelKind::Satformer => predict_with(cfg, &satformer_from_checkpoint(cfg, &path)?, &loader)?,
+        ModelKind::Atmodist => predict_with(cfg, &atmodist_from_checkpoint(cfg, &path)?, &loader)?,
         _ => return Err(not_yet(cfg)),
     };
-    wrt_nn::ModuleExt::eval(&task);
+    Ok((path, out, n))
+}
+
+/// Every batch of `loader` through `task.predict_step`, written to `predict_output`; returns the file and the
+/// number of samples.
+fn predict_with<M: TrainModule<Batch = data::Batch>>(cfg: &RunConfig, task: &M, loader: &DataLoader) -> Result<(PathBuf, usize)> {
+    wrt_nn::ModuleExt::eval(task);
     let _ng = wrt_autograd::NoGradGuard::new();
     let mut outputs: BTreeMap<String, (Vec<usize>, Vec<f32>, Vec<i64>)> = BTreeMap::new();
     let (mut index, mut labels) = (Vec::new(), Vec::new());
@@ -441,7 +577,7 @@ pub fn predict(cfg: &RunConfig) -> Result<(PathBuf, PathBuf, usize)> {
             Ok(())
         })?;
     }
-    Ok((path, out, n))
+    Ok((out, n))
 }
 
 /// One row per sample: `index`, `y` (when known), then each output's columns (`pred`, `probs_0`, ...).

@@ -103,6 +103,8 @@ pub const MODELS: &[ModelSpec] = &[
             ("data.variables", "[\"d2m\", \"u\", \"v\", \"msl\", \"r\"]"),
             ("data.frequency", "\"3h\""),
             ("data.time_interval", "24"),
+            // the guide's batch of 256 needs enough pairs per epoch to take a few hundred steps in 20 epochs
+            ("data.synthetic_samples", "4096"),
             ("checkpoint.filename", "\"best_model\""),
         ],
         check: check_atmodist,

@@ -28,6 +28,16 @@ fn describe(o: &Origin) -> String {
     }
 }
 
+/// A flag's text (`--set training.early_stopping=false` arrives as a string) read as YAML reads it, so that
+/// `true`/`false` switch a section that also takes a mapping.
+fn flag_bool(v: &mut Node) {
+    if let Kind::Str(s) = &v.kind {
+        if let k @ Kind::Bool(_) = super::node::resolve_plain(s) {
+            v.kind = k;
+        }
+    }
+}
+
 /// Rewrite one source tree (a file, one `models:` entry, or the flags) into canonical keys: the aliases of
 /// `schema::ALIASES`, `training.early_stopping: true|{...}` into the `early_stopping:` section, and empty
 /// sections (`data:` with nothing under it) dropped so they do not wipe defaults when merged.
@@ -35,7 +45,8 @@ pub fn normalize(root: &mut Node) -> Result<()> {
     let Some(entries) = root.entries_mut() else { return Ok(()) };
     entries.retain(|e| !(SECTIONS.contains(&e.key.as_str()) && e.key != "wandb" && e.value.is_null()));
     // `early_stopping: true` at the top level or under `training:` (the AtmoDist spelling).
-    if let Some(e) = root.take("early_stopping") {
+    if let Some(mut e) = root.take("early_stopping") {
+        flag_bool(&mut e.value);
         match e.value.kind {
             Kind::Bool(_) => {
                 let mut m = Node::map(e.value.origin.clone());
@@ -49,7 +60,8 @@ pub fn normalize(root: &mut Node) -> Result<()> {
         Some(Kind::Map(_)) => root.section_mut("training", &Origin::Default).and_then(|t| t.take("early_stopping")),
         _ => None,
     };
-    if let Some(e) = training_es {
+    if let Some(mut e) = training_es {
+        flag_bool(&mut e.value);
         match e.value.kind {
             Kind::Null => {}
             Kind::Bool(_) => relocate_entry(root, "training", e, "early_stopping.enabled")?,

@@ -23,7 +23,7 @@ pub use batch::{collate, Batch, Sample};
 pub use h5::{ElemKind, H5Array, H5File};
 pub use inspect::inspect;
 pub use layouts::{
-    open, AtmoDistDataset, AtmoDistOptions, Kind, OpenOptions, PanguDataset, PanguOptions, SatformerDataset,
+    open, parse_hours, AtmoDistDataset, AtmoDistOptions, Kind, OpenOptions, PanguDataset, PanguOptions, SatformerDataset,
     SitsformerDataset, TftDataset,
 };
 pub use loader::{train_val_split, BatchIter, DataLoader, LoaderConfig};

@@ -243,6 +243,9 @@ fn atmodist(w: &Writer, o: &SynthOptions) -> Result<()> {
     w.attr_strs("variables", &variable_names(c))?;
     w.attr_str("frequency", "3h")?;
     w.attr_i64("time_interval", 3 * k as i64)?;
+    // 3-hourly timestamps from 2001-01-01T00:00Z (seconds since 1970), for analogue search output
+    let time: Vec<i64> = (0..t as i64).map(|i| 978_307_200 + 3 * 3600 * i).collect();
+    w.array("time", &time, &[t])?;
     w.attr_str("description", "wrt synthetic atmodist data: travelling waves; the gap is how far their phases moved")
 }
 

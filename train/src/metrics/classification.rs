@@ -10,7 +10,7 @@
 use super::confusion::{ConfusionMatrix, LabelSet, Scores};
 use super::input::{argmax_rows, err, indices, labels, scores};
 use super::state::{u64s_json, StateReader};
-use super::{report, Metric};
+use super::{report, Artifact, ArtifactBody, Metric};
 use crate::Result;
 use serde_json::{json, Value};
 use wrt_tensor::Tensor;
@@ -198,6 +198,26 @@ impl Metric for Classification {
         self.cm.set_flat(confusion);
         self.topk_hits = topk_hits;
         Ok(())
+    }
+
+    /// `confusion_matrix` (counts, true class x predicted class, as CSV and as a PNG heatmap) and
+    /// `classification_report` (scikit-learn's text, 2 decimals). None before the first sample.
+    fn artifacts(&self) -> Result<Vec<Artifact>> {
+        if self.cm.total() == 0 {
+            return Ok(Vec::new());
+        }
+        let names = self.class_names();
+        let rows = self.cm.rows();
+        let mut csv = format!("true\\pred,{}\n", names.join(","));
+        for (name, row) in names.iter().zip(&rows) {
+            csv += &format!("{name},{}\n", row.iter().map(u64::to_string).collect::<Vec<_>>().join(","));
+        }
+        let png = crate::log::plot::confusion_matrix_png(&rows, &names, "true class (rows) x predicted class (columns)")?;
+        Ok(vec![
+            Artifact { name: "confusion_matrix".into(), body: ArtifactBody::Csv(csv) },
+            Artifact { name: "confusion_matrix".into(), body: ArtifactBody::Png(png) },
+            Artifact { name: "classification_report".into(), body: ArtifactBody::Text(self.report(2)) },
+        ])
     }
 }
 

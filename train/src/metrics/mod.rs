@@ -60,6 +60,86 @@ pub trait Metric: Send {
     /// Restore accumulators saved by `state` of a metric with the same config; a state of another kind or
     /// config is an error and leaves this metric unchanged.
     fn load_state(&mut self, state: &Value) -> Result<()>;
+
+    /// What the epoch produced besides scalars (a confusion matrix, a classification report), named without
+    /// the stage prefix. The trainer logs them after each validation epoch (text and images to the loggers,
+    /// every artifact as a file under the log directory). Default: none.
+    fn artifacts(&self) -> Result<Vec<Artifact>> {
+        Ok(Vec::new())
+    }
+}
+
+/// A non-scalar epoch result of a metric.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Artifact {
+    /// `confusion_matrix`, `classification_report`, ...: the trainer adds `val_` and, for files, the epoch.
+    pub name: String,
+    pub body: ArtifactBody,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ArtifactBody {
+    /// Free text (`.txt`; a TensorBoard text summary).
+    Text(String),
+    /// A table as CSV text (`.csv`).
+    Csv(String),
+    /// A PNG image (`.png`; a TensorBoard image).
+    Png(Vec<u8>),
+}
+
+impl ArtifactBody {
+    pub fn extension(&self) -> &'static str {
+        match self {
+            ArtifactBody::Text(_) => "txt",
+            ArtifactBody::Csv(_) => "csv",
+            ArtifactBody::Png(_) => "png",
+        }
+    }
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            ArtifactBody::Text(s) | ArtifactBody::Csv(s) => s.as_bytes(),
+            ArtifactBody::Png(b) => b,
+        }
+    }
+}
+
+/// A metric reporting only some of another's keys, under new names (`acc` -> `accuracy`): how a task logs
+/// the names its reference logs. Accumulators, state and artifacts are the inner metric's.
+pub struct Renamed<M> {
+    pub inner: M,
+    keys: Vec<(String, String)>,
+}
+
+impl<M: Metric> Renamed<M> {
+    /// Report `inner`'s key `from` as `to`, for each `(from, to)`, in that order; other keys are dropped.
+    pub fn new(inner: M, keys: &[(&str, &str)]) -> Renamed<M> {
+        Renamed { inner, keys: keys.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect() }
+    }
+}
+
+impl<M: Metric> Metric for Renamed<M> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn update(&mut self, preds: &Tensor, target: &Tensor) -> Result<()> {
+        self.inner.update(preds, target)
+    }
+    fn compute(&self) -> Result<Vec<(String, f64)>> {
+        let all = self.inner.compute()?;
+        Ok(self.keys.iter().filter_map(|(from, to)| all.iter().find(|(k, _)| k == from).map(|(_, v)| (to.clone(), *v))).collect())
+    }
+    fn reset(&mut self) {
+        self.inner.reset()
+    }
+    fn state(&self) -> Value {
+        self.inner.state()
+    }
+    fn load_state(&mut self, state: &Value) -> Result<()> {
+        self.inner.load_state(state)
+    }
+    fn artifacts(&self) -> Result<Vec<Artifact>> {
+        self.inner.artifacts()
+    }
 }
 
 /// Several metrics fed the same batches, their keys concatenated in insertion order. Each is stored

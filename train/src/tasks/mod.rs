@@ -2,6 +2,7 @@
 //! predictions), built from a `RunConfig`. `optim_setup` turns the config's optimizer and scheduler into
 //! what `configure_optimizers` returns, the same for every task.
 
+pub mod atmodist;
 pub mod satformer;
 
 use crate::config::{Interval as CfgInterval, OptimizerKind, RunConfig, SchedulerKind};

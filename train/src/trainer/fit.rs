@@ -15,7 +15,7 @@ use super::model_checkpoint::ModelCheckpoint;
 use super::module::{BatchSize, Interval, OptimSetup, Stage, StepLog, TrainModule};
 use super::progress::Progress;
 use crate::log::Logger;
-use crate::metrics::Metric;
+use crate::metrics::{ArtifactBody, Metric};
 use crate::optim::{clip_grad_norm_, clip_grad_value_};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -418,7 +418,34 @@ impl Trainer {
         let mut row = self.validate_batches(module, val, n, metrics)?;
         module.train();
         row.insert("epoch".into(), self.position.epoch as f64);
-        self.emit(row)
+        self.emit(row)?;
+        self.log_artifacts(metrics)
+    }
+
+    /// The validation metrics' artifacts (confusion matrix, classification report) of this epoch: text and
+    /// images to every logger under `val_{name}`, and each one as `{log_dir}/val/{name}_epoch{E}.{ext}`.
+    fn log_artifacts(&mut self, metrics: &[Box<dyn Metric>]) -> Result<()> {
+        let step = self.position.global_step.saturating_sub(1);
+        let epoch = self.position.epoch;
+        let dir = self.loggers.first().map(|l| l.log_dir().join("val"));
+        for m in metrics {
+            for a in m.artifacts()? {
+                let tag = format!("val_{}", a.name);
+                for l in &mut self.loggers {
+                    match &a.body {
+                        ArtifactBody::Text(t) => l.log_text(&tag, step, t)?,
+                        ArtifactBody::Png(p) => l.log_image(&tag, step, p)?,
+                        ArtifactBody::Csv(_) => {}
+                    }
+                }
+                if let Some(dir) = &dir {
+                    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+                    let path = dir.join(format!("{}_epoch{epoch:03}.{}", a.name, a.body.extension()));
+                    std::fs::write(&path, a.body.bytes()).map_err(|e| Error::io(&path, e))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn check_early_stopping(&mut self) -> Result<Option<String>> {

@@ -23,6 +23,8 @@ pub struct AtmoDistOptions {
     pub num_classes: Option<usize>,
     /// Pairs per epoch; default T (one per anchor step).
     pub pairs_per_epoch: Option<usize>,
+    /// The variables to read, by name, in this order (the config's `data.variables`); empty: all of them.
+    pub variables: Vec<String>,
 }
 
 pub struct AtmoDistDataset {
@@ -34,10 +36,12 @@ pub struct AtmoDistDataset {
     len: usize,
     seed: u64,
     norm: Norm,
+    /// Channel indices of the selected variables (None: all, in file order).
+    select: Option<Tensor>,
 }
 
 /// Hours in a frequency such as "3h", "30min", "1d", or a bare number of hours.
-pub(crate) fn parse_hours(s: &str) -> Option<f64> {
+pub fn parse_hours(s: &str) -> Option<f64> {
     let s = s.trim().to_ascii_lowercase();
     let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
@@ -99,7 +103,8 @@ impl AtmoDistDataset {
         }
         let len = opts.atmodist.pairs_per_epoch.unwrap_or(t);
         let norm = Norm::prepare(&file, opts, &[(&fields, 1, 1, None)])?;
-        Ok(AtmoDistDataset { file, fields, variables, frequency_hours, num_classes, len, seed: opts.seed, norm })
+        let (variables, select) = select_variables(path, variables, fields.shape()[1], &opts.atmodist.variables)?;
+        Ok(AtmoDistDataset { file, fields, variables, frequency_hours, num_classes, len, seed: opts.seed, norm, select })
     }
 
     pub fn num_classes(&self) -> usize {
@@ -110,6 +115,25 @@ impl AtmoDistDataset {
     }
     pub fn frequency_hours(&self) -> Option<f64> {
         self.frequency_hours
+    }
+    /// Channels of a state (the selected variables).
+    pub fn channels(&self) -> usize {
+        self.select.as_ref().map_or(self.fields.shape()[1], |s| s.numel())
+    }
+    /// The file this dataset reads.
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+    /// The optional `time` dataset `[T]`: integer seconds since 1970-01-01 UTC of every step.
+    pub fn times(&self) -> Result<Option<Vec<i64>>> {
+        let t = self.steps();
+        match self.file.optional_array("time", ElemKind::Int, &["T"])? {
+            Some(a) => {
+                a.expect_dim(0, t, "one time per step, T")?;
+                Ok(Some(a.read_i64(&[0], &[t])?))
+            }
+            None => Ok(None),
+        }
     }
     /// Number of time steps T.
     pub fn steps(&self) -> usize {
@@ -141,7 +165,11 @@ impl AtmoDistDataset {
     /// One time step, normalised, [C, H, W]: the embedding input of analogue search.
     pub fn state(&self, step: usize) -> Result<Tensor> {
         check_index(&format!("{} (atmodist time steps)", self.file.path().display()), step, self.steps())?;
-        read_float(&self.fields, &self.norm, step, 1, &self.fields.shape()[1..])
+        let x = read_float(&self.fields, &self.norm, step, 1, &self.fields.shape()[1..])?;
+        match &self.select {
+            Some(idx) => Ok(x.index_select(0, idx)?),
+            None => Ok(x),
+        }
     }
 }
 
@@ -157,9 +185,33 @@ impl crate::data::Dataset for AtmoDistDataset {
     }
 
     fn fields(&self) -> Vec<FieldInfo> {
-        let s = &self.fields.shape()[1..];
+        let fs = self.fields.shape();
+        let s = &[self.channels(), fs[2], fs[3]];
         vec![FieldInfo::new("x1", s, DType::F32), FieldInfo::new("x2", s, DType::F32), FieldInfo::new("y", &[], DType::I64)]
     }
+}
+
+/// The file's variable names and channel indices after `want` (empty: every variable, unchanged). Names
+/// need the file's `variables` attribute; an unknown name is an error listing the known ones.
+fn select_variables(path: &Path, file_vars: Vec<String>, channels: usize, want: &[String]) -> Result<(Vec<String>, Option<Tensor>)> {
+    if want.is_empty() || want == file_vars.as_slice() {
+        return Ok((file_vars, None));
+    }
+    if file_vars.is_empty() {
+        return Err(Error::data(format!(
+            "{}: data.variables {want:?} selects by name, but the file has no 'variables' attribute naming its {channels} channels",
+            path.display()
+        )));
+    }
+    let idx = want
+        .iter()
+        .map(|v| {
+            file_vars.iter().position(|f| f == v).map(|i| i as i64).ok_or_else(|| {
+                Error::data(format!("{}: data.variables names '{v}', which the file does not have (it has {})", path.display(), file_vars.join(", ")))
+            })
+        })
+        .collect::<Result<Vec<i64>>>()?;
+    Ok((want.to_vec(), Some(Tensor::from_vec(idx, &[want.len()])?)))
 }
 
 #[cfg(test)]

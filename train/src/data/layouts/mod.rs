@@ -8,7 +8,7 @@ mod satformer;
 mod sitsformer;
 mod tft;
 
-pub use atmodist::{AtmoDistDataset, AtmoDistOptions};
+pub use atmodist::{parse_hours, AtmoDistDataset, AtmoDistOptions};
 pub use pangu::{PanguDataset, PanguOptions};
 pub use satformer::SatformerDataset;
 pub use sitsformer::SitsformerDataset;
