@@ -1,12 +1,15 @@
-"""Time one training step (forward, cross-entropy, backward, AdamW step) of the same model and config in
+"""Time one training step (forward, cross-entropy, backward, optimizer step) of the same model and config in
 PyTorch (CPU, eager, same thread count) and in wrt, in one run, and print the ratios of time and of peak RSS.
+SaTformer steps AdamW; AtmoDist steps SGD (momentum 0.9, weight decay 1e-5) on a pair of [B, 5, 32, 32] states.
 
 Each side runs in its own fresh process, so the peak RSS (VmHWM) is that side's alone:
-- PyTorch: this script re-invoked with --torch-side (tools/parity/satformer_ref.py, the parity reference)
+- PyTorch: this script re-invoked with --torch-side (tools/parity/satformer_ref.py / atmodist_ref.py, the
+  parity references)
 - wrt: target/release/step_bench (benches/src/bin/step_bench.rs), built here if missing
 
     PY=$(../shared/tools/oracle-venv) && $PY tools/bench_vs_torch.py --model satformer [--threads 2]
         [--dim 128 --depth 4 --heads 8 --dim_head 16 --batch 16 --attn ST^2 --steps 10 --warmup 2]
+    $PY tools/bench_vs_torch.py --model atmodist [--channels 16,32,64,128 --batch 64]
 
 ratio = wrt / PyTorch: below 1 means wrt is faster (time) or smaller (memory).
 """
@@ -40,16 +43,26 @@ def torch_side(a):
     torch.set_num_threads(a.threads)
     start_rss = status_mib("VmRSS:")  # the torch library itself, before any model or data
     torch.manual_seed(0)
-    model = SaTformer(dim=a.dim, depth=a.depth, heads=a.heads, dim_head=a.dim_head, num_frames=4, num_classes=64,
-                      image_size=32, patch_size=4, channels=11, attn=a.attn, attn_dropout=0.1, ff_dropout=0.1)
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
-    x = torch.randn(a.batch, 4, 11, 32, 32)
-    y = torch.randint(0, 64, (a.batch,))
+    if a.model == "atmodist":
+        from atmodist_ref import Atmodist
+        model = Atmodist(num_classes=8, res_in_channels=5, res_out_channels_list=[int(c) for c in a.channels.split(",")])
+        model.train()
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-5)
+        x1, x2 = torch.randn(a.batch, 5, 32, 32), torch.randn(a.batch, 5, 32, 32)
+        y = torch.randint(0, 8, (a.batch,))
+        step = lambda: F.cross_entropy(model(x1, x2)[2], y)
+    else:
+        model = SaTformer(dim=a.dim, depth=a.depth, heads=a.heads, dim_head=a.dim_head, num_frames=4, num_classes=64,
+                          image_size=32, patch_size=4, channels=11, attn=a.attn, attn_dropout=0.1, ff_dropout=0.1)
+        model.train()
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
+        x = torch.randn(a.batch, 4, 11, 32, 32)
+        y = torch.randint(0, 64, (a.batch,))
+        step = lambda: F.cross_entropy(model(x), y)
     times = []
     for i in range(a.warmup + a.steps):
         t = time.perf_counter()
-        loss = F.cross_entropy(model(x), y)
+        loss = step()
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -66,18 +79,21 @@ def run_json(cmd):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="satformer", choices=["satformer"])
+    p.add_argument("--model", default="satformer", choices=["satformer", "atmodist"])
+    p.add_argument("--channels", default="16,32,64,128", help="atmodist: res_out_channels_list")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--depth", type=int, default=4)
     p.add_argument("--heads", type=int, default=8)
     p.add_argument("--dim_head", type=int, default=16)
-    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--batch", type=int, default=None, help="default: satformer 16, atmodist 64")
     p.add_argument("--attn", default="ST^2")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--torch-side", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
+    if a.batch is None:
+        a.batch = 64 if a.model == "atmodist" else 16
     if a.torch_side:
         return torch_side(a)
 
@@ -86,13 +102,13 @@ def main():
         subprocess.run(["cargo", "build", "--release", "-p", "wrt-benches", "--bin", "step_bench"], cwd=ROOT, check=True)
     common = ["--threads", str(a.threads), "--dim", str(a.dim), "--depth", str(a.depth), "--heads", str(a.heads),
               "--dim_head", str(a.dim_head), "--batch", str(a.batch), "--attn", a.attn, "--steps", str(a.steps),
-              "--warmup", str(a.warmup)]
+              "--warmup", str(a.warmup), "--channels", a.channels]
     env_note = f"threads {a.threads}, load {os.getloadavg()[0]:.2f}"
     t = run_json([sys.executable, __file__, "--torch-side", "--model", a.model] + common)
     w = run_json([str(exe), "--model", a.model] + common)
     assert t["params"] == w["params"], f"parameter counts differ: torch {t['params']} wrt {w['params']}"
-    print(f"{a.model} dim {a.dim} depth {a.depth} heads {a.heads}x{a.dim_head} attn {a.attn} batch {a.batch}: "
-          f"{w['params']} parameters; {env_note}; torch {t['torch']}")
+    what = f"channels [{a.channels}]" if a.model == "atmodist" else f"dim {a.dim} depth {a.depth} heads {a.heads}x{a.dim_head} attn {a.attn}"
+    print(f"{a.model} {what} batch {a.batch}: {w['params']} parameters; {env_note}; torch {t['torch']}")
     print(f"| | PyTorch | wrt | wrt / PyTorch |")
     print(f"|---|---|---|---|")
     print(f"| step median (ms) | {t['median_ms']:.1f} | {w['median_ms']:.1f} | {w['median_ms'] / t['median_ms']:.2f} |")

@@ -5,15 +5,16 @@
 //!
 //! `cargo run --release -p wrt-benches --bin step_bench -- --model satformer [--dim 128 --depth 4 --heads 8
 //!  --dim_head 16 --batch 16 --attn ST^2 --threads 2 --steps 10 --warmup 2] [--phases 1]`
+//! `... -- --model atmodist [--channels 16,32,64,128 --batch 64]` (SGD, momentum 0.9, weight decay 1e-5)
 //! (`--phases 1` prints forward / backward / optimizer times of each step to stderr)
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use wrt_autograd::{fused::Reduction, Var};
-use wrt_models::{Satformer, SatformerConfig};
+use wrt_models::{Atmodist, AtmodistConfig, Satformer, SatformerConfig};
 use wrt_nn::ModuleExt;
-use wrt_tensor::{DType, Generator, Tensor};
-use wrt_train::optim::{Adam, AdamConfig, Optimizer, ParamGroup};
+use wrt_tensor::{DType, Generator};
+use wrt_train::optim::{Adam, AdamConfig, Optimizer, ParamGroup, Sgd, SgdConfig};
 
 fn arg<T: std::str::FromStr>(a: &HashMap<String, String>, k: &str, d: T) -> T {
     a.get(k).map(|v| v.parse().unwrap_or_else(|_| panic!("--{k}: cannot parse '{v}'"))).unwrap_or(d)
@@ -34,22 +35,59 @@ fn main() {
         a.insert(k, pair.get(1).cloned().unwrap_or_default());
     }
     let model = a.get("model").cloned().unwrap_or_else(|| "satformer".into());
-    assert_eq!(model, "satformer", "step_bench: only --model satformer so far");
     let threads: usize = arg(&a, "threads", 2);
     rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().expect("rayon pool");
+    match model.as_str() {
+        "satformer" => satformer(&a, threads, start_rss),
+        "atmodist" => atmodist(&a, threads, start_rss),
+        m => panic!("step_bench: --model satformer or atmodist, got {m}"),
+    }
+}
+
+/// Times `step()` (it returns when its forward and backward ended), warmup steps first; returns the
+/// sorted step times in ms.
+fn time_steps(a: &HashMap<String, String>, mut step: impl FnMut(Instant) -> (Duration, Duration)) -> Vec<f64> {
+    let (steps, warmup): (usize, usize) = (arg(a, "steps", 10), arg(a, "warmup", 2));
+    let mut times = Vec::with_capacity(steps);
+    for i in 0..warmup + steps {
+        let t = Instant::now();
+        let (t_fwd, t_bwd) = step(t);
+        if a.contains_key("phases") {
+            let ms = |d: Duration| d.as_secs_f64() * 1e3;
+            eprintln!("forward {:.1} ms, backward {:.1} ms, optimizer {:.1} ms", ms(t_fwd), ms(t_bwd - t_fwd), ms(t.elapsed() - t_bwd));
+        }
+        if i >= warmup {
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    times
+}
+
+fn report(model: &str, config: &str, threads: usize, times: &[f64], start_rss: f64, n_params: usize) {
+    println!(
+        "{{\"model\": \"{model}\", \"config\": {config}, \"threads\": {threads}, \"steps\": {}, \"median_ms\": {:.2}, \"min_ms\": {:.2}, \
+         \"peak_rss_mib\": {:.1}, \"start_rss_mib\": {start_rss:.1}, \"params\": {n_params}}}",
+        times.len(),
+        times[times.len() / 2],
+        times[0],
+        status_mib("VmHWM:")
+    );
+}
+
+fn satformer(a: &HashMap<String, String>, threads: usize, start_rss: f64) {
     let cfg = SatformerConfig {
-        dim: arg(&a, "dim", 128),
-        depth: arg(&a, "depth", 4),
-        heads: arg(&a, "heads", 8),
-        dim_head: arg(&a, "dim_head", 16),
-        num_classes: arg(&a, "num_classes", 64),
+        dim: arg(a, "dim", 128),
+        depth: arg(a, "depth", 4),
+        heads: arg(a, "heads", 8),
+        dim_head: arg(a, "dim_head", 16),
+        num_classes: arg(a, "num_classes", 64),
         attn: a.get("attn").map(|s| s.parse().expect("--attn")).unwrap_or(wrt_models::AttnKind::JointTwice),
-        attn_dropout: arg(&a, "attn_dropout", 0.1),
-        ff_dropout: arg(&a, "ff_dropout", 0.1),
+        attn_dropout: arg(a, "attn_dropout", 0.1),
+        ff_dropout: arg(a, "ff_dropout", 0.1),
         ..SatformerConfig::default()
     };
-    let batch: usize = arg(&a, "batch", 16);
-    let (steps, warmup): (usize, usize) = (arg(&a, "steps", 10), arg(&a, "warmup", 2));
+    let batch: usize = arg(a, "batch", 16);
     let mut g = Generator::new(0);
     let net = Satformer::new(cfg.clone(), &mut g).expect("model");
     let params = net.parameters();
@@ -57,9 +95,7 @@ fn main() {
     let mut opt = Adam::adamw(vec![ParamGroup::new(params, AdamConfig { lr: 1e-4, weight_decay: 0.01, ..Default::default() })]).expect("adamw");
     let x = g.randn(&[batch, cfg.num_frames, cfg.channels, cfg.image_size, cfg.image_size], DType::F32).expect("x");
     let y = g.randint(&[batch], 0, cfg.num_classes as i64).expect("y");
-    let mut times = Vec::with_capacity(steps);
-    for i in 0..warmup + steps {
-        let t = Instant::now();
+    let times = time_steps(a, |t| {
         let logits = net.forward(&Var::constant(x.clone())).expect("forward");
         let loss = wrt_nn::loss::cross_entropy(&logits, &y, None, -100, 0.0, Reduction::Mean).expect("loss");
         let t_fwd = t.elapsed();
@@ -67,20 +103,37 @@ fn main() {
         let t_bwd = t.elapsed();
         opt.step().expect("step");
         opt.zero_grad();
-        if a.contains_key("phases") {
-            let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
-            eprintln!("forward {:.1} ms, backward {:.1} ms, optimizer {:.1} ms", ms(t_fwd), ms(t_bwd - t_fwd), ms(t.elapsed() - t_bwd));
-        }
-        let _: Tensor = loss.value().clone();
-        if i >= warmup {
-            times.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-    }
-    times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
-    println!(
-        "{{\"model\": \"satformer\", \"config\": {{\"dim\": {}, \"depth\": {}, \"heads\": {}, \"dim_head\": {}, \"attn\": \"{}\", \"batch\": {batch}}}, \
-         \"threads\": {threads}, \"steps\": {steps}, \"median_ms\": {median:.2}, \"min_ms\": {:.2}, \"peak_rss_mib\": {:.1}, \"start_rss_mib\": {start_rss:.1}, \"params\": {n_params}}}",
-        cfg.dim, cfg.depth, cfg.heads, cfg.dim_head, cfg.attn, times[0], status_mib("VmHWM:")
+        (t_fwd, t_bwd)
+    });
+    let config = format!(
+        "{{\"dim\": {}, \"depth\": {}, \"heads\": {}, \"dim_head\": {}, \"attn\": \"{}\", \"batch\": {batch}}}",
+        cfg.dim, cfg.depth, cfg.heads, cfg.dim_head, cfg.attn
     );
+    report("satformer", &config, threads, &times, start_rss, n_params);
+}
+
+fn atmodist(a: &HashMap<String, String>, threads: usize, start_rss: f64) {
+    let list = a.get("channels").map_or("16,32,64,128", |s| s.as_str()).to_string();
+    let channels: Vec<usize> = list.split(',').map(|c| c.trim().parse().expect("--channels")).collect();
+    let cfg = AtmodistConfig { res_out_channels_list: channels, ..AtmodistConfig::default() };
+    let batch: usize = arg(a, "batch", 64);
+    let mut g = Generator::new(0);
+    let net = Atmodist::new(cfg.clone(), &mut g).expect("model");
+    let params = net.parameters();
+    let n_params: usize = params.iter().map(|p| p.value().numel()).sum();
+    let mut opt = Sgd::new(vec![ParamGroup::new(params, SgdConfig { lr: 0.01, momentum: 0.9, weight_decay: 1e-5, ..Default::default() })]).expect("sgd");
+    let x1 = g.randn(&[batch, cfg.res_in_channels, 32, 32], DType::F32).expect("x1");
+    let x2 = g.randn(&[batch, cfg.res_in_channels, 32, 32], DType::F32).expect("x2");
+    let y = g.randint(&[batch], 0, cfg.num_classes as i64).expect("y");
+    let times = time_steps(a, |t| {
+        let out = net.forward(&Var::constant(x1.clone()), &Var::constant(x2.clone())).expect("forward");
+        let loss = wrt_nn::loss::cross_entropy(&out.logits, &y, None, -100, 0.0, Reduction::Mean).expect("loss");
+        let t_fwd = t.elapsed();
+        loss.backward().expect("backward");
+        let t_bwd = t.elapsed();
+        opt.step().expect("step");
+        opt.zero_grad();
+        (t_fwd, t_bwd)
+    });
+    report("atmodist", &format!("{{\"channels\": \"{list}\", \"batch\": {batch}}}"), threads, &times, start_rss, n_params);
 }

@@ -76,6 +76,22 @@ impl Geom {
         self.n <= 1 || self.c_out * self.cig() * self.ksize() * self.chunk_len() >= SERIAL_MACS
     }
 
+    /// Batch items whose columns share one column matrix (`[c_in*K, items * out_size]`), or
+    /// None for the per-item path. Small output planes (a ResNet's late stages, 8x8 down to 1x1)
+    /// make one item's GEMM only `out_size` columns wide, too thin for the micro-kernel, and its
+    /// weight gradient a chain of tiny accumulating GEMMs; side by side, items give one wide
+    /// GEMM per block instead (AtmoDist's training step ~Nx faster, see docs/performance.md).
+    pub fn items_per_block(&self) -> Option<usize> {
+        const SMALL_PLANE: usize = if cfg!(test) { 16 } else { 256 };
+        const BLOCK_BUDGET: usize = if cfg!(test) { 1 << 11 } else { 1 << 21 };
+        if self.n < 2 || self.out_size() > SMALL_PLANE || self.out_size() == 0 {
+            return None;
+        }
+        let per_item = (self.c_in * self.ksize() + self.c_out) * self.out_size();
+        let b = (BLOCK_BUDGET / per_item.max(1)).min(self.n);
+        (b >= 2).then_some(b)
+    }
+
     /// Output positions per column chunk: the per-thread column buffer stays under
     /// `COL_BUDGET` elements, except that a chunk never drops below `MIN_CHUNK` positions
     /// (a GEMM with a handful of columns wastes the micro-kernel).
@@ -165,7 +181,7 @@ struct Run {
 
 /// Walks every (kernel tap, segment) pair of one channel: the channel's `K` rows of the column
 /// buffer. Shared by vol2col and col2vol so both see exactly the same geometry.
-fn for_each_run(g: &Geom, segs: &[Segment], len: usize, mut f: impl FnMut(&Run)) {
+fn for_each_run(g: &Geom, segs: &[Segment], ld: usize, off: usize, mut f: impl FnMut(&Run)) {
     let [d_in, h_in, w_in] = g.in_dims;
     let [kd, kh, kw] = g.kernel;
     let mut row = 0;
@@ -183,7 +199,7 @@ fn for_each_run(g: &Geom, segs: &[Segment], len: usize, mut f: impl FnMut(&Run))
                     let lo = lo.clamp(s.ow0, s.ow1);
                     let hi = hi.clamp(lo, s.ow1);
                     f(&Run {
-                        dst: row * len + s.col,
+                        dst: row * ld + off + s.col,
                         ow0: s.ow0,
                         ow1: s.ow1,
                         lo,
@@ -204,72 +220,145 @@ fn channels_per_task(g: &Geom, len: usize) -> usize {
     ((1 << 15) / (g.ksize() * len).max(1)).max(1)
 }
 
-/// Fills `col` (`[c_in*K, p1-p0]` row-major) from one batch item's input `inp` (`[c_in, D, H, W]`).
-/// Channels fill disjoint row blocks, so they run in parallel.
-pub(super) fn vol2col<T: GemmElem>(col: &mut [T], inp: &[T], g: &Geom, p0: usize, p1: usize) {
+/// Column chunks of at most this many (tap, position) pairs copy through a precomputed gather table
+/// instead of row runs: small output planes (8x8 down to 1x1) have runs of a few elements, where the
+/// per-run bookkeeping cost several times the copy itself.
+const TABLE_MAX: usize = if cfg!(test) { 64 } else { 1 << 16 };
+
+/// For every kernel tap (row of one channel's column block) and output position `p0..p1`, the
+/// input offset within one channel plane that it reads, or `u32::MAX` in the padding; `[K, p1-p0]`.
+fn tap_table(g: &Geom, p0: usize, p1: usize) -> Vec<u32> {
+    let [d_in, h_in, w_in] = g.in_dims;
+    let [kd, kh, kw] = g.kernel;
+    let [_, oh_n, ow_n] = g.out_dims;
+    let mut t = Vec::with_capacity(g.ksize() * (p1 - p0));
+    for kz in 0..kd {
+        let offz = tap_offset(kz, g.dilation[0], g.padding[0]);
+        for ky in 0..kh {
+            let offy = tap_offset(ky, g.dilation[1], g.padding[1]);
+            for kx in 0..kw {
+                let offx = tap_offset(kx, g.dilation[2], g.padding[2]);
+                t.extend((p0..p1).map(|p| {
+                    let (ow, oh, od) = (p % ow_n, p / ow_n % oh_n, p / (ow_n * oh_n));
+                    match (in_bounds(od, g.stride[0], offz, d_in), in_bounds(oh, g.stride[1], offy, h_in), in_bounds(ow, g.stride[2], offx, w_in)) {
+                        (Some(z), Some(y), Some(x)) => ((z * h_in + y) * w_in + x) as u32,
+                        _ => u32::MAX,
+                    }
+                }));
+            }
+        }
+    }
+    t
+}
+
+/// Whether `vol2col`/`col2vol` of this chunk use the gather table.
+fn use_table(g: &Geom, len: usize) -> bool {
+    g.ksize() * len <= TABLE_MAX && g.in_size() < u32::MAX as usize
+}
+
+/// Fills `col` (`[c_in*K, ld]` row-major) from the inputs of consecutive batch items (each
+/// `[c_in, D, H, W]`): item i's columns for output positions `p0..p1` start at column
+/// `i * (p1 - p0)` (several items side by side when output planes are small, see
+/// `Geom::items_per_block`; one item with `ld = p1 - p0` otherwise). Channels fill disjoint
+/// row blocks, so they run in parallel.
+pub(super) fn vol2col<T: GemmElem>(col: &mut [T], items: &[&[T]], g: &Geom, p0: usize, p1: usize, ld: usize) {
     let (len, plane, ks) = (p1 - p0, g.in_size(), g.ksize());
     assert!(
-        col.len() >= g.c_in * ks * len,
+        items.len() * len <= ld && col.len() >= g.c_in * ks * ld,
         "vol2col: column buffer too small"
     );
-    assert!(inp.len() >= g.c_in * plane, "vol2col: input too small");
+    assert!(items.iter().all(|x| x.len() >= g.c_in * plane), "vol2col: input too small");
     if len == 0 || ks == 0 || g.c_in == 0 {
         return;
     }
-    let segs = segments(g.out_dims, p0, p1);
-    let sx = g.stride[2];
-    let blocks = col[..g.c_in * ks * len].par_chunks_mut(ks * len);
-    blocks
-        .zip(inp.par_chunks(plane.max(1)))
-        .with_min_len(channels_per_task(g, len))
-        .for_each(|(col, inp)| {
-            for_each_run(g, &segs, len, |r| {
-                let dst = &mut col[r.dst..r.dst + (r.ow1 - r.ow0)];
-                let Some(base) = r.base else {
-                    dst.fill(T::ZERO);
-                    return;
-                };
-                let (a, b) = (r.lo - r.ow0, r.hi - r.ow0);
-                dst[..a].fill(T::ZERO);
-                dst[b..].fill(T::ZERO);
-                if b > a {
-                    let x0 = (base as isize + (r.lo * sx) as isize + r.offx) as usize;
-                    if sx == 1 {
-                        dst[a..b].copy_from_slice(&inp[x0..x0 + (b - a)]);
-                    } else {
-                        for (j, d) in dst[a..b].iter_mut().enumerate() {
-                            *d = inp[x0 + j * sx];
-                        }
+    if use_table(g, len) {
+        let table = tap_table(g, p0, p1);
+        col[..g.c_in * ks * ld].par_chunks_mut(ks * ld).enumerate().with_min_len(channels_per_task(g, len * items.len())).for_each(|(c, col)| {
+            for (i, item) in items.iter().enumerate() {
+                let inp = &item[c * plane..][..plane];
+                for (r, taps) in table.chunks_exact(len).enumerate() {
+                    let dst = &mut col[r * ld + i * len..][..len];
+                    // padding reads u32::MAX, past the plane: zero
+                    for (d, &o) in dst.iter_mut().zip(taps) {
+                        *d = inp.get(o as usize).copied().unwrap_or(T::ZERO);
                     }
                 }
-            });
+            }
         });
-}
-
-/// Adds `col` (`[c_in*K, p1-p0]`) back onto one batch item's input gradient `dinp`: the adjoint
-/// of [`vol2col`]. Taps in the padding are dropped. Each channel's plane is written by its own
-/// rows only, in a fixed order, so channels run in parallel and the sum is deterministic.
-pub(super) fn col2vol<T: GemmElem>(dinp: &mut [T], col: &[T], g: &Geom, p0: usize, p1: usize) {
-    let (len, plane, ks) = (p1 - p0, g.in_size(), g.ksize());
-    assert!(
-        col.len() >= g.c_in * ks * len,
-        "col2vol: column buffer too small"
-    );
-    assert!(
-        dinp.len() >= g.c_in * plane,
-        "col2vol: input gradient too small"
-    );
-    if len == 0 || ks == 0 || plane == 0 {
         return;
     }
     let segs = segments(g.out_dims, p0, p1);
     let sx = g.stride[2];
-    let planes = dinp[..g.c_in * plane].par_chunks_mut(plane);
-    planes
-        .zip(col.par_chunks(ks * len))
+    let blocks = col[..g.c_in * ks * ld].par_chunks_mut(ks * ld);
+    blocks
+        .enumerate()
+        .with_min_len(channels_per_task(g, len * items.len()))
+        .for_each(|(c, col)| {
+            for (i, item) in items.iter().enumerate() {
+                let inp = &item[c * plane..][..plane];
+                for_each_run(g, &segs, ld, i * len, |r| {
+                    let dst = &mut col[r.dst..r.dst + (r.ow1 - r.ow0)];
+                    let Some(base) = r.base else {
+                        dst.fill(T::ZERO);
+                        return;
+                    };
+                    let (a, b) = (r.lo - r.ow0, r.hi - r.ow0);
+                    dst[..a].fill(T::ZERO);
+                    dst[b..].fill(T::ZERO);
+                    if b > a {
+                        let x0 = (base as isize + (r.lo * sx) as isize + r.offx) as usize;
+                        if sx == 1 {
+                            dst[a..b].copy_from_slice(&inp[x0..x0 + (b - a)]);
+                        } else {
+                            for (j, d) in dst[a..b].iter_mut().enumerate() {
+                                *d = inp[x0 + j * sx];
+                            }
+                        }
+                    }
+                });
+            }
+        });
+}
+
+/// Adds `col` (`[c_in*K, ld]`, laid out as [`vol2col`] writes it) back onto the input gradients
+/// of consecutive batch items, `dinp` (`[items, c_in, D, H, W]`): the adjoint of [`vol2col`].
+/// Taps in the padding are dropped. Each (item, channel) plane is written by its own rows only,
+/// in a fixed order, so planes run in parallel and the sum is deterministic.
+pub(super) fn col2vol<T: GemmElem>(dinp: &mut [T], col: &[T], g: &Geom, p0: usize, p1: usize, ld: usize) {
+    let (len, plane, ks) = (p1 - p0, g.in_size(), g.ksize());
+    if len == 0 || ks == 0 || plane == 0 || g.c_in == 0 {
+        return;
+    }
+    let items = dinp.len() / (g.c_in * plane);
+    assert!(
+        items * len <= ld && col.len() >= g.c_in * ks * ld,
+        "col2vol: column buffer too small"
+    );
+    if use_table(g, len) {
+        let table = tap_table(g, p0, p1);
+        dinp[..items * g.c_in * plane].par_chunks_mut(plane).enumerate().with_min_len(channels_per_task(g, len)).for_each(|(j, dinp)| {
+            let (i, c) = (j / g.c_in, j % g.c_in);
+            let col = &col[c * ks * ld..][..ks * ld];
+            for (r, taps) in table.chunks_exact(len).enumerate() {
+                for (&s, &o) in col[r * ld + i * len..][..len].iter().zip(taps) {
+                    if let Some(d) = dinp.get_mut(o as usize) {
+                        *d = d.add(s);
+                    }
+                }
+            }
+        });
+        return;
+    }
+    let segs = segments(g.out_dims, p0, p1);
+    let sx = g.stride[2];
+    dinp[..items * g.c_in * plane]
+        .par_chunks_mut(plane)
+        .enumerate()
         .with_min_len(channels_per_task(g, len))
-        .for_each(|(dinp, col)| {
-            for_each_run(g, &segs, len, |r| {
+        .for_each(|(j, dinp)| {
+            let (i, c) = (j / g.c_in, j % g.c_in);
+            let col = &col[c * ks * ld..][..ks * ld];
+            for_each_run(g, &segs, ld, i * len, |r| {
                 let Some(base) = r.base else { return };
                 if r.hi <= r.lo {
                     return;

@@ -19,6 +19,7 @@
 //! side by side instead. The choice depends on the shape only, every reduction has a fixed
 //! order, and the GEMM is thread-count independent, so no result depends on the thread count.
 
+mod blocks;
 mod im2col;
 #[cfg(test)]
 mod tests;
@@ -343,6 +344,9 @@ fn forward<T: GemmElem>(out: &mut [T], inp: &[T], weight: &[T], g: &Geom) {
     if out.is_empty() {
         return;
     }
+    if let Some(b) = g.items_per_block() {
+        return blocks::forward(out, inp, weight, g, b);
+    }
     let w = (
         weight,
         &offs(g.groups, cog * wk, 0)[..],
@@ -370,7 +374,7 @@ fn forward<T: GemmElem>(out: &mut [T], inp: &[T], weight: &[T], g: &Geom) {
         with_scratch(g.c_in * ks * pc, |col: &mut [T]| {
             for p0 in (0..s_out).step_by(pc) {
                 let len = pc.min(s_out - p0);
-                vol2col(col, inp_n, g, p0, p0 + len);
+                vol2col(col, &[inp_n], g, p0, p0 + len, len);
                 let cols = (
                     &*col,
                     &offs(g.groups, wk * len, 0)[..],
@@ -402,6 +406,9 @@ fn backward_input<T: GemmElem>(dinp: &mut [T], dout: &[T], weight: &[T], g: &Geo
     check_len("conv backward input", "weight", weight.len(), g.c_out * wk);
     if dinp.is_empty() {
         return;
+    }
+    if let Some(b) = g.items_per_block() {
+        return blocks::backward_input(dinp, dout, weight, g, b);
     }
     // W_g^T: [cig*K, cog], the weight read transposed.
     let wt = (
@@ -442,7 +449,7 @@ fn backward_input<T: GemmElem>(dinp: &mut [T], dout: &[T], weight: &[T], g: &Geo
                     Strides::row_major(len),
                 );
                 group_gemm([wk, len, cog], wt, dy, T::ZERO, c);
-                col2vol(dinp_n, col, g, p0, p0 + len);
+                col2vol(dinp_n, col, g, p0, p0 + len, len);
             }
         });
     });
@@ -478,6 +485,9 @@ fn backward_weight<T: GemmElem>(dweight: &mut [T], dout: &[T], inp: &[T], g: &Ge
     );
     if wlen == 0 {
         return;
+    }
+    if let Some(b) = g.items_per_block() {
+        return blocks::backward_weight(dweight, dout, inp, g, b);
     }
     let per =
         g.n.div_ceil(WEIGHT_PARTS.min(1 + WEIGHT_PART_BUDGET / wlen))
@@ -541,7 +551,7 @@ fn weight_grad_part<T: GemmElem>(
                         Strides::row_major(s_in),
                     )
                 } else {
-                    vol2col(col, inp_n, g, p0, p0 + len);
+                    vol2col(col, &[inp_n], g, p0, p0 + len, len);
                     (&*col, offs(g.groups, wk * len, 0), Strides::row_major(len))
                 };
                 let dw_t = (&mut *dw, &dw_offs[..], Strides::row_major(wk).t());

@@ -380,6 +380,23 @@ fn conv_pointwise_and_strided_1x1() {
 }
 
 #[test]
+fn conv_small_planes_in_item_blocks() {
+    // Output planes of at most 16 positions take the multi-item path: several blocks, the last
+    // one partial, with stride, padding and groups (the test budget fits a few items per block).
+    let cases = [
+        ConvParams { stride: [1, 2, 2], padding: [0, 1, 1], ..c(11, 4, 6, [1, 6, 6], [1, 3, 3]) },
+        ConvParams { stride: [1, 2, 2], groups: 2, ..c(30, 16, 12, [1, 4, 5], [1, 1, 1]) },
+        ConvParams { padding: [0, 1, 1], ..c(40, 8, 3, [1, 1, 1], [1, 3, 3]) },
+    ];
+    for (i, p) in cases.into_iter().enumerate() {
+        let b = p.geom().items_per_block().expect("a small plane takes the block path");
+        assert!(b >= 2 && b < p.n, "case {i}: {b} items per block of {}", p.n);
+        check_conv(p, 40 + i as u64);
+        same_for_any_thread_count(p, 50 + i as u64);
+    }
+}
+
+#[test]
 fn conv_many_batch_items() {
     // More items than weight-gradient parts, not a multiple of them.
     check_conv(
