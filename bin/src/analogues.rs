@@ -19,7 +19,7 @@ pub fn command() -> Command {
                 .arg(path("checkpoint", "Trained AtmoDist checkpoint (.ckpt, or a PyTorch state_dict as safetensors)").required(true))
                 .arg(path("data-path", "Library data file (HDF5, AtmoDist layout: fields [T, C, H, W], optional time [T])").required(true))
                 .arg(path("index", "Index file to write").required(true))
-                .arg(Arg::new("variables").long("variables").value_name("LIST").help("Variables to read, comma-separated (default: all, in file order)"))
+                .arg(Arg::new("variables").long("variables").value_name("LIST").help("Variables to read, comma-separated (default: those the checkpoint was trained on)"))
                 .arg(Arg::new("batch-size").long("batch-size").value_name("N").value_parser(clap::value_parser!(u64).range(1..)).help("States per forward (default 256)")),
         )
         .subcommand(
@@ -49,9 +49,10 @@ fn path_arg(m: &ArgMatches, name: &str) -> Option<PathBuf> {
     m.get_one::<String>(name).map(PathBuf::from)
 }
 
-/// The library (or query) file as AtmoDist data, normalised as in training (per-variable statistics).
-fn open_data(path: &Path, variables: Vec<String>) -> Result<AtmoDistDataset, CliError> {
-    let mut o = OpenOptions { normalize: Normalize::Standard, ..Default::default() };
+/// The library (or query) file as AtmoDist data, read as in training: the same variables, standardised
+/// (per-variable statistics of this file) unless the model was trained on raw values.
+fn open_data(path: &Path, variables: Vec<String>, normalize: bool) -> Result<AtmoDistDataset, CliError> {
+    let mut o = OpenOptions { normalize: if normalize { Normalize::Standard } else { Normalize::None }, ..Default::default() };
     o.atmodist.variables = variables;
     AtmoDistDataset::open(path, &o).map_err(CliError::Runtime)
 }
@@ -63,10 +64,11 @@ fn load_task(checkpoint: &Path) -> Result<wrt_train::tasks::atmodist::AtmodistTa
 
 fn build(m: &ArgMatches) -> Result<(), CliError> {
     let (ckpt, data, out) = (path_arg(m, "checkpoint").unwrap_or_default(), path_arg(m, "data-path").unwrap_or_default(), path_arg(m, "index").unwrap_or_default());
-    let variables = m.get_one::<String>("variables").map(|v| v.split(',').map(|s| s.trim().to_string()).collect()).unwrap_or_default();
     let batch = m.get_one::<u64>("batch-size").copied().unwrap_or(256) as usize;
     let task = load_task(&ckpt)?;
-    let ds = open_data(&data, variables)?;
+    let (trained_vars, normalize) = task.data_settings();
+    let variables = m.get_one::<String>("variables").map(|v| v.split(',').map(|s| s.trim().to_string()).collect()).unwrap_or(trained_vars);
+    let ds = open_data(&data, variables, normalize)?;
     let bar = indicatif::ProgressBar::new(ds.steps() as u64);
     bar.set_style(indicatif::ProgressStyle::with_template("embedding {pos}/{len} states [{elapsed_precise}] {per_sec}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
     let (index, stats) = AnalogueIndex::build(&task, &ckpt, &ds, batch, |done| bar.set_position(done as u64)).map_err(CliError::Runtime)?;
@@ -141,7 +143,7 @@ fn query(m: &ArgMatches) -> Result<(), CliError> {
         Some(file) => {
             let ckpt = path_arg(m, "checkpoint").unwrap_or_else(|| index.meta.checkpoint.clone());
             let task = load_task(&ckpt)?;
-            let ds = open_data(&file, index.meta.variables.clone())?;
+            let ds = open_data(&file, index.meta.variables.clone(), task.data_settings().1)?;
             let steps = parse_steps(steps_text, ds.steps().saturating_sub(o.window - 1))?;
             let all: Vec<usize> = steps.iter().flat_map(|&s| s..s + o.window).collect();
             let (q, dim) = analogues::embed_steps(&task, &ds, &all, 256, |_| {}).map_err(CliError::Runtime)?;

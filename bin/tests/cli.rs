@@ -218,9 +218,12 @@ fn binary_exit_codes_and_messages() {
     let out = bin().args(["train", "--max_epoch", "3"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--max_epochs"));
-    // A valid config reaches the trainer seam (exit 1 until the trainer is wired).
-    let out = bin().args(["train", "--config", &fixture("lightning_example.yaml"), "--max-epochs", "1"]).output().unwrap();
+    // A valid config without a data file: a runtime error (exit 1) naming the missing flag; the run
+    // directory (its config.yaml) goes under the working directory, a scratch one here.
+    let cwd = tmp("no-data");
+    let out = bin().current_dir(&cwd).args(["train", "--config", &fixture("lightning_example.yaml"), "--max-epochs", "1"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--data-path"), "{}", String::from_utf8_lossy(&out.stderr));
     // `config` prints the effective configuration, which loads back to the same run.
     let out = bin().args(["config", "--config", &fixture("lightning_example.yaml"), "--lr", "0.02", "--wandb_project", "x"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));

@@ -78,7 +78,7 @@ fn seed_of(cfg: &RunConfig) -> u64 {
 fn not_yet(cfg: &RunConfig) -> Error {
     Error::config(
         "model.type",
-        format!("'{}' is configured and valid, but its network arrives with its own issue; `satformer` trains today", cfg.model.type_name),
+        format!("'{}' is configured and valid, but its network arrives with its own issue; `satformer` and `atmodist` train today", cfg.model.type_name),
     )
 }
 
@@ -271,7 +271,8 @@ pub fn train_with(cfg: &RunConfig, stop_hook: Option<StopHook>) -> Result<TrainS
             let task = AtmodistTask::new(cfg, len, seed_of(cfg), hours)?;
             let n = task.model.config().num_classes;
             let baseline = (majority_baseline(&splits, n)?, "majority class: the training split's most frequent gap for every pair".into());
-            fit(cfg, &task, &splits, baseline, t0, stop_hook, Some(n))
+            // the confusion matrix is already written every validation epoch (val/), with gap names
+            fit(cfg, &task, &splits, baseline, t0, stop_hook, None)
         }
         _ => Err(not_yet(cfg)),
     }
@@ -489,6 +490,21 @@ pub fn atmodist_from_checkpoint(cfg: &RunConfig, path: &Path) -> Result<Atmodist
     if let Some(s) = hp.get("stride").and_then(|v| v.as_u64()) {
         acfg.stride = s as usize;
     }
+    // stages of equal width look like one stage in the shapes: the saved hyperparameters tell them apart
+    let list: Option<Vec<usize>> = hp.get("res_out_channels_list").and_then(|v| serde_json::from_value(v.clone()).ok());
+    if let (Some(list), Some(blocks)) = (list, hp.get("num_blocks").and_then(|v| v.as_u64())) {
+        if list.len() * blocks as usize == acfg.res_out_channels_list.len() * acfg.num_blocks {
+            (acfg.res_out_channels_list, acfg.num_blocks) = (list, blocks as usize);
+        }
+    }
+    let mut cfg = cfg.clone();
+    if let Some(v) = hp.get("variables").and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok()) {
+        cfg.data.variables = v;
+    }
+    if let Some(n) = hp.get("normalize").and_then(|v| v.as_bool()) {
+        cfg.data.normalize = n;
+    }
+    let cfg = &cfg;
     let hours = hp.get("frequency_hours").and_then(|v| v.as_f64()).or_else(|| cfg.data.frequency.as_deref().and_then(data::parse_hours));
     let task = AtmodistTask::with_config(cfg, acfg, len, 0, hours)?;
     task.model.load_pytorch_state_dict(&shapes).map_err(|e| Error::checkpoint(path, e.to_string()))?;

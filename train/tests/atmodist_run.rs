@@ -96,8 +96,13 @@ fn learns_the_gap_logs_reports_and_searches_analogues() {
     vcfg.predict_output = Some(root.join("pred.csv"));
     let (_, out, n) = run::predict(&vcfg).unwrap();
     let pred = std::fs::read_to_string(out).unwrap();
-    assert_eq!(pred.lines().next().unwrap(), "index,y,pred,probs_0,probs_1,probs_2,probs_3,probs_4,probs_5,probs_6,probs_7");
+    assert_eq!(pred.lines().next().unwrap(), "index,y,pred,step1,step2,probs_0,probs_1,probs_2,probs_3,probs_4,probs_5,probs_6,probs_7");
     assert_eq!(pred.lines().count(), n + 1);
+    for row in pred.lines().skip(1) {
+        // the gap class is the steps apart minus one
+        let v: Vec<i64> = row.split(',').take(5).map(|x| x.parse().unwrap()).collect();
+        assert_eq!(v[4] - v[3], v[1] + 1, "{row}");
+    }
 
     // analogue search with the trained encoder
     let task = run::atmodist_from_checkpoint(&cfg, &best).unwrap();

@@ -211,7 +211,7 @@ impl Atmodist {
     }
 
     /// `(x1, x2)` states `[B, C, H, W]` -> both encodings and the gap logits. The grid left after the head
-    /// must be `downstream_fin_shape` square (32x32 inputs with the defaults, any stage count).
+    /// must be `downstream_fin_shape` square: with `fin_shape` 1, 32x32 states need three or four stages.
     pub fn forward(&self, x1: &Var, x2: &Var) -> Result<AtmodistOutput> {
         self.check_input("x1", x1)?;
         self.check_input("x2", x2)?;

@@ -41,6 +41,7 @@ pub struct Analogue {
 #[derive(Clone, Copy, Debug)]
 pub struct QueryStats {
     pub queries: usize,
+    /// Candidate windows per query (library states - window + 1).
     pub library: usize,
     pub seconds: f64,
 }
@@ -49,7 +50,7 @@ impl QueryStats {
     pub fn queries_per_second(&self) -> f64 {
         self.queries as f64 / self.seconds.max(1e-9)
     }
-    /// Query-library comparisons per second (each a distance between two embeddings).
+    /// Query-candidate comparisons per second (each a window distance).
     pub fn comparisons_per_second(&self) -> f64 {
         self.queries as f64 * self.library as f64 / self.seconds.max(1e-9)
     }
@@ -67,7 +68,7 @@ pub fn query(index: &AnalogueIndex, queries: &[f32], library_steps: Option<&[i64
         }
     };
     let found = search(&lib, &Search { queries, window: o.window, k: o.k, exclude: &exclude })?;
-    let stats = QueryStats { queries: found.len(), library: lib.n, seconds: t0.elapsed().as_secs_f64() };
+    let stats = QueryStats { queries: found.len(), library: lib.n + 1 - o.window.clamp(1, lib.n.max(1)), seconds: t0.elapsed().as_secs_f64() };
     let out = found
         .into_iter()
         .enumerate()

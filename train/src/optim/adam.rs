@@ -108,7 +108,10 @@ fn lerp(start: f32, end: f32, w: f32) -> f32 {
     }
 }
 
-fn adam_update(p: &mut [f32], g: &[f32], s: &mut AdamState, c: &AdamConfig, decoupled: bool) {
+super::with_fma!(adam_update => adam_body(p: &mut [f32], g: &[f32], s: &mut AdamState, c: &AdamConfig, decoupled: bool));
+
+#[inline(always)]
+fn adam_body(p: &mut [f32], g: &[f32], s: &mut AdamState, c: &AdamConfig, decoupled: bool) {
     s.step += 1.0;
     let step = s.step as f64;
     let (beta1, beta2) = c.betas;

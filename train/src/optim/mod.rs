@@ -86,6 +86,27 @@ pub fn split_decay(named: Vec<(String, Var)>) -> (Vec<Var>, Vec<Var>) {
 
 /// Run `f(param, grad)` on f32 views of one parameter and its gradient, writing the parameter in place.
 /// An f32 contiguous parameter is updated without a copy; other dtypes are computed in f32 and written back.
+/// `fn $name(args)` calling the `#[inline(always)]` `$body(args)` compiled with FMA when the CPU has
+/// it: `f32::mul_add` in code built for baseline x86-64 is a libm call (the SGD step of a 2.5M-parameter
+/// model took 25 ms), with FMA one instruction; the value is the same correctly rounded fused result.
+macro_rules! with_fma {
+    ($name:ident => $body:ident ($($arg:ident : $ty:ty),*)) => {
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("fma") {
+                #[target_feature(enable = "fma")]
+                unsafe fn fma($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                // SAFETY: the CPU supports FMA (checked just above).
+                return unsafe { fma($($arg),*) };
+            }
+            $body($($arg),*)
+        }
+    };
+}
+pub(crate) use with_fma;
+
 pub(crate) fn update_f32(p: &Var, g: &Tensor, f: impl FnOnce(&mut [f32], &[f32])) -> Result<()> {
     let v = p.value();
     if g.shape() != v.shape() {

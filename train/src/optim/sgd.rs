@@ -71,7 +71,10 @@ impl Sgd {
     }
 }
 
-fn sgd_update(p: &mut [f32], g: &[f32], buf: &mut Option<Vec<f32>>, c: &SgdConfig) {
+super::with_fma!(sgd_update => sgd_body(p: &mut [f32], g: &[f32], buf: &mut Option<Vec<f32>>, c: &SgdConfig));
+
+#[inline(always)]
+fn sgd_body(p: &mut [f32], g: &[f32], buf: &mut Option<Vec<f32>>, c: &SgdConfig) {
     let (wd, m, one_minus_d, neg_lr) = (c.weight_decay as f32, c.momentum as f32, (1.0 - c.dampening) as f32, (-c.lr) as f32);
     let fresh = c.momentum != 0.0 && buf.is_none();
     if fresh {

@@ -48,6 +48,11 @@ impl AtmodistTask {
         Ok((out, loss, y))
     }
 
+    /// The variables (by name, in order) and whether they were standardised: how this model reads states.
+    pub fn data_settings(&self) -> (Vec<String>, bool) {
+        (self.run.data.variables.clone(), self.run.data.normalize)
+    }
+
     /// `3h`, `6h`, ... (the reference's labels) when the step is known, else the class index.
     pub fn class_names(&self) -> Vec<String> {
         let n = self.model.config().num_classes;
@@ -103,6 +108,9 @@ impl TrainModule for AtmodistTask {
         if let Some(hours) = self.step_hours {
             h.insert("frequency_hours".into(), json!(hours));
         }
+        // how the states were read, so that analogue search embeds them the same way
+        h.insert("variables".into(), json!(self.run.data.variables));
+        h.insert("normalize".into(), json!(self.run.data.normalize));
         Value::Object(h)
     }
 
@@ -121,12 +129,19 @@ impl TrainModule for AtmodistTask {
         Ok(())
     }
 
-    /// `probs` [B, num_classes] (softmax over the gaps) and `pred` [B] (the most likely class).
+    /// `probs` [B, num_classes] (softmax over the gaps), `pred` [B] (the most likely class) and the pair's
+    /// time steps `step1`, `step2` [B].
     fn predict_step(&self, batch: &Batch) -> Result<Vec<(String, Tensor)>> {
         let (x1, x2) = (Var::constant(batch.get("x1")?.clone()), Var::constant(batch.get("x2")?.clone()));
         let logits = self.model.forward(&x1, &x2)?.logits.value().clone();
         let pred = logits.argmax(Some(-1), false)?.to_dtype(DType::I64)?;
-        Ok(vec![("probs".into(), logits.softmax(-1)?), ("pred".into(), pred)])
+        let mut out = vec![("probs".into(), logits.softmax(-1)?), ("pred".into(), pred)];
+        for (name, key) in [("step1", "t1"), ("step2", "t2")] {
+            if let Ok(t) = batch.get(key) {
+                out.push((name.into(), t.to_dtype(DType::I64)?));
+            }
+        }
+        Ok(out)
     }
 
     fn configure_optimizers(&self) -> Result<OptimSetup> {

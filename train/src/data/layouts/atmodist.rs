@@ -6,8 +6,10 @@
 //! Pairs are drawn on the fly: sample `index` of epoch `e` anchors at step a = index mod T and draws a gap of
 //! r in {1..K} steps from a stream seeded by (seed, e, index); the pair is (a, a + r), or (a - r, a) when
 //! a + r runs past the end. Sample: `x1`, `x2` [C, H, W] f32 (the earlier state first, normalised per
-//! variable) and `y` [] i64 = r - 1 (class 0 = one step, 3 h; class K-1 = K steps, 24 h), as in the seed's
-//! `class = Δt/3h - 1`.
+//! variable), `y` [] i64 = r - 1 (class 0 = one step, 3 h; class K-1 = K steps, 24 h), as in the seed's
+//! `class = Δt/3h - 1`, and the two steps `t1`, `t2` [] i64. An optional `time` [T] int dataset gives each
+//! step's time (seconds since 1970, for analogue search). `data.variables` selects channels by name; a
+//! file without a `variables` attribute is read as holding exactly the configured variables, in order.
 
 use super::{read_float, Norm, OpenOptions};
 use crate::data::h5::{ElemKind, H5Array, H5File};
@@ -181,13 +183,25 @@ impl crate::data::Dataset for AtmoDistDataset {
     fn get(&self, index: usize, epoch: u64) -> Result<Sample> {
         check_index(&format!("{} (atmodist pairs)", self.file.path().display()), index, self.len)?;
         let (t1, t2, class) = self.pair(index, epoch)?;
-        Ok(vec![("x1".into(), self.state(t1)?), ("x2".into(), self.state(t2)?), ("y".into(), Tensor::scalar(class))])
+        Ok(vec![
+            ("x1".into(), self.state(t1)?),
+            ("x2".into(), self.state(t2)?),
+            ("y".into(), Tensor::scalar(class)),
+            ("t1".into(), Tensor::scalar(t1 as i64)),
+            ("t2".into(), Tensor::scalar(t2 as i64)),
+        ])
     }
 
     fn fields(&self) -> Vec<FieldInfo> {
         let fs = self.fields.shape();
         let s = &[self.channels(), fs[2], fs[3]];
-        vec![FieldInfo::new("x1", s, DType::F32), FieldInfo::new("x2", s, DType::F32), FieldInfo::new("y", &[], DType::I64)]
+        vec![
+            FieldInfo::new("x1", s, DType::F32),
+            FieldInfo::new("x2", s, DType::F32),
+            FieldInfo::new("y", &[], DType::I64),
+            FieldInfo::new("t1", &[], DType::I64),
+            FieldInfo::new("t2", &[], DType::I64),
+        ]
     }
 }
 
@@ -196,6 +210,10 @@ impl crate::data::Dataset for AtmoDistDataset {
 fn select_variables(path: &Path, file_vars: Vec<String>, channels: usize, want: &[String]) -> Result<(Vec<String>, Option<Tensor>)> {
     if want.is_empty() || want == file_vars.as_slice() {
         return Ok((file_vars, None));
+    }
+    if file_vars.is_empty() && want.len() == channels {
+        // no names in the file: its channels are taken to be the configured variables, in order
+        return Ok((want.to_vec(), None));
     }
     if file_vars.is_empty() {
         return Err(Error::data(format!(
