@@ -308,3 +308,48 @@ fn train_predict_and_resume_through_the_binary() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("none.ckpt"));
 }
+
+/// A multi-model AtmoDist config through the binary, as the guide runs it: every model trains in turn
+/// into `experiments/{id}/`, one that fails (an inconsistent head) does not stop the other, and the
+/// summary names both with the reason; then the trained encoder builds and queries an analogue index.
+#[test]
+fn atmodist_multi_model_failure_is_isolated_and_analogues_run() {
+    let dir = tmp("atmodist-multi");
+    let cfg = dir.join("multi.yaml");
+    std::fs::write(
+        &cfg,
+        "id: multi\ntraining:\n  epochs: 1\n  batch_size: 32\n  early_stopping: true\ndata:\n  variables: [d2m, u, v, msl, r]\n  frequency: 3h\n\
+         models:\n  - id: model_bad\n    model:\n      type: atmodist_revised\n      res_out_channels_list: [8, 16, 32]\n      downstream_stack_channels: 7\n\
+         \x20 - id: model_ok\n    model:\n      type: atmodist_revised\n      res_out_channels_list: [8, 16, 32]\n      num_blocks: 1\n      out_conv_channels: 8\n",
+    )
+    .unwrap();
+    let out = bin()
+        .current_dir(&dir)
+        .args(["train", "--config", "multi.yaml", "--data-path", "d.h5", "--synthetic", "--set", "data.synthetic_samples=96", "--seed", "3"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("model_bad: FAILED") && err.contains("downstream_stack_channels 7"), "{err}");
+    assert!(err.contains("model_ok: ok") && err.contains("1 of 2 runs failed: model_bad"), "{err}");
+    let best = dir.join("experiments/model_ok/checkpoints/best_model.ckpt");
+    assert!(best.exists(), "{err}");
+
+    let out = bin().current_dir(&dir).args(["analogues", "build", "--checkpoint", best.to_str().unwrap(), "--data-path", "d.h5", "--index", "idx.safetensors"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("indexed 96 states"));
+    let out = bin().current_dir(&dir).args(["analogues", "query", "--index", "idx.safetensors", "--steps", "5,10-11", "-k", "3", "--output", "a.csv"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let csv = std::fs::read_to_string(dir.join("a.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "query_step,query_time,rank,step,time,distance");
+    assert_eq!(rows.len(), 1 + 3 * 3);
+    assert!(rows[1].starts_with("5,2001-01-01T15:00:00Z,1,5,2001-01-01T15:00:00Z,0"), "{}", rows[1]);
+    // a bad step and a wrong file are clear errors
+    let out = bin().current_dir(&dir).args(["analogues", "query", "--index", "idx.safetensors", "--steps", "500"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'500' is not a step"));
+    let out = bin().current_dir(&dir).args(["analogues", "query", "--index", best.to_str().unwrap(), "--steps", "1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("without analogue-index metadata"));
+}
