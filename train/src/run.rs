@@ -169,6 +169,19 @@ fn open_atmodist(cfg: &RunConfig, path: &Path) -> Result<Arc<data::AtmoDistDatas
             ));
         }
     }
+    // without data.time_interval in the config, the file's own attributes must agree with the model
+    if let (None, Some(k)) = (cfg.data.time_interval, ds.file_classes()) {
+        if k != int("num_classes") {
+            return Err(Error::config(
+                "model.num_classes",
+                format!(
+                    "{} classes, but {} says time_interval / frequency = {k} gaps (set model.num_classes: {k}, or data.time_interval to the gap range to train on)",
+                    int("num_classes"),
+                    path.display()
+                ),
+            ));
+        }
+    }
     if ds.channels() != int("res_in_channels") {
         return Err(Error::config(
             "model.res_in_channels",

@@ -193,6 +193,8 @@ fn mismatches_between_config_and_data_name_the_key() {
     assert!(e.contains("model.res_in_channels") && e.contains("d2m, u, v, msl, r"), "{e}");
     let e = err(&[("data.time_interval", "12")]);
     assert!(e.contains("model.num_classes") && e.contains("gives 4 gaps"), "{e}");
+    let e = err(&[("data.time_interval", "null"), ("model.num_classes", "6")]);
+    assert!(e.contains("model.num_classes") && e.contains("= 8 gaps"), "{e}");
     let e = err(&[("data.frequency", "6h")]);
     assert!(e.contains("data.frequency") && e.contains("frequency 3 h"), "{e}");
     let e = err(&[("data.variables", "[d2m, t2m]")]);

@@ -34,6 +34,8 @@ pub struct AtmoDistDataset {
     fields: H5Array,
     variables: Vec<String>,
     frequency_hours: Option<f64>,
+    /// time_interval / frequency from the file's attributes, when it has both.
+    file_classes: Option<usize>,
     num_classes: usize,
     len: usize,
     seed: u64,
@@ -106,7 +108,7 @@ impl AtmoDistDataset {
         let len = opts.atmodist.pairs_per_epoch.unwrap_or(t);
         let norm = Norm::prepare(&file, opts, &[(&fields, 1, 1, None)])?;
         let (variables, select) = select_variables(path, variables, fields.shape()[1], &opts.atmodist.variables)?;
-        Ok(AtmoDistDataset { file, fields, variables, frequency_hours, num_classes, len, seed: opts.seed, norm, select })
+        Ok(AtmoDistDataset { file, fields, variables, frequency_hours, file_classes: from_attrs, num_classes, len, seed: opts.seed, norm, select })
     }
 
     pub fn num_classes(&self) -> usize {
@@ -117,6 +119,10 @@ impl AtmoDistDataset {
     }
     pub fn frequency_hours(&self) -> Option<f64> {
         self.frequency_hours
+    }
+    /// The gap classes the file's `time_interval` and `frequency` attributes imply, if it has both.
+    pub fn file_classes(&self) -> Option<usize> {
+        self.file_classes
     }
     /// Channels of a state (the selected variables).
     pub fn channels(&self) -> usize {
