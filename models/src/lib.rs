@@ -4,9 +4,12 @@
 //! - [`atmodist`]: AtmoDist, siamese ResNet over two atmospheric states -> time-gap logits; its encoder embeds
 //!   states for analogue search.
 //! - [`satformer`]: SaTformer, space-time transformer over satellite frames -> precipitation-bin logits.
+//! - [`sitsformer`]: SITS-Former, joint space-time transformer over a masked image time series -> classes.
 
 pub mod atmodist;
 pub mod satformer;
+pub mod sitsformer;
 
 pub use atmodist::{Atmodist, AtmodistConfig};
 pub use satformer::{AttnKind, Satformer, SatformerConfig};
+pub use sitsformer::{Sitsformer, SitsformerConfig};

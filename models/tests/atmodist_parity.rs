@@ -19,7 +19,7 @@ use wrt_models::atmodist::{config_from_state_dict, Atmodist, AtmodistConfig};
 use wrt_nn::loss::{cross_entropy, Reduction};
 use wrt_nn::ModuleExt;
 use wrt_tensor::{Generator, Tensor};
-use wrt_testkit::{closeness, grad_closeness, Closeness};
+use wrt_testkit::{closeness, grad_closeness_in, max_abs, Closeness};
 
 fn dir() -> String {
     format!("{}/../tests/fixtures/atmodist", env!("CARGO_MANIFEST_DIR"))
@@ -86,19 +86,13 @@ fn small_model_matches_pytorch() {
     loss.backward().unwrap();
     let (grtol, floor) = (tol("grad", "rtol"), tol("grad", "floor"));
     let mut g_worst = (String::new(), Closeness::default());
-    // A convolution bias right before a train-mode BatchNorm has an exact gradient of zero (the batch mean
-    // absorbs it): both sides hold rounding noise there, so each tensor's floor is at least 1e-3 of the
-    // model's largest gradient.
-    let model_scale = prefixed(&fx, "grad.").values().map(|g| g.abs().unwrap().max(&[], false).unwrap().item::<f32>().unwrap() as f64).fold(0f64, f64::max);
+    // a convolution bias right before a train-mode BatchNorm has an exact gradient of zero (the batch mean
+    // absorbs it): see grad_closeness_in
+    let grads = prefixed(&fx, "grad.");
+    let model_scale = max_abs(grads.values());
     let mut check = |name: &str, got: Option<Tensor>| {
         let got = got.unwrap_or_else(|| panic!("{name}: no gradient"));
-        let want = get(&format!("grad.{name}"));
-        let scale = want.abs().unwrap().max(&[], false).unwrap().item::<f32>().unwrap() as f64;
-        let c = if scale < 1e-3 * model_scale {
-            closeness(&format!("grad.{name}"), &got, &want, 0.0, floor * 1e-3 * model_scale)
-        } else {
-            grad_closeness(&format!("grad.{name}"), &got, &want, grtol, floor)
-        };
+        let c = grad_closeness_in(&format!("grad.{name}"), &got, &get(&format!("grad.{name}")), grtol, floor, model_scale);
         if c.of_tol >= g_worst.1.of_tol {
             g_worst = (name.to_string(), c);
         }

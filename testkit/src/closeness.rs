@@ -34,6 +34,24 @@ pub fn closeness(what: &str, got: &Tensor, want: &Tensor, rtol: f64, atol: f64) 
     e
 }
 
+/// `grad_closeness` for a tensor of a model whose largest gradient anywhere is `model_scale`: a tensor whose
+/// exact gradient is zero (a bias before a train-mode BatchNorm, an attention key bias: the softmax ignores
+/// a constant shift) holds only rounding noise on both sides, so when its own scale is below 1e-3 of the
+/// model's it is compared at an absolute `floor x 1e-3 x model_scale`.
+pub fn grad_closeness_in(what: &str, got: &Tensor, want: &Tensor, rtol: f64, floor: f64, model_scale: f64) -> Closeness {
+    let scale = f64s(want).iter().fold(0f64, |m, x| m.max(x.abs()));
+    if scale < 1e-3 * model_scale {
+        closeness(what, got, want, 0.0, floor * 1e-3 * model_scale)
+    } else {
+        grad_closeness(what, got, want, rtol, floor)
+    }
+}
+
+/// The largest |value| over tensors (a model's gradient scale).
+pub fn max_abs<'a>(ts: impl IntoIterator<Item = &'a Tensor>) -> f64 {
+    ts.into_iter().flat_map(f64s).fold(0f64, |m, x| m.max(x.abs()))
+}
+
 /// The gradient bound: rtol relative, with an absolute floor of `floor` x the tensor's largest |gradient|
 /// (entries near zero are compared at the tensor's scale).
 pub fn grad_closeness(what: &str, got: &Tensor, want: &Tensor, rtol: f64, floor: f64) -> Closeness {

@@ -4,7 +4,7 @@
 //! Whole-model parity tests use [`closeness`] and [`grad_closeness`].
 
 mod closeness;
-pub use closeness::{closeness, grad_closeness, Closeness};
+pub use closeness::{closeness, grad_closeness, grad_closeness_in, max_abs, Closeness};
 
 use serde_json::Value;
 use std::collections::BTreeMap;
