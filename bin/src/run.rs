@@ -63,12 +63,13 @@ pub fn render_summary(cfg: &RunConfig, s: &TrainSummary) -> String {
     let last = s.validations.last();
     if let (Some(first), Some(last)) = (first, last) {
         let keys: Vec<&String> = last.keys().filter(|k| k.starts_with("val_")).collect();
-        o += &format!("\n  {:<12} {:>12} {:>12} {:>12} {:>12}\n", "metric", "first val", "last val", "best", "baseline");
+        let w = keys.iter().map(|k| k.len()).max().unwrap_or(0).max(12);
+        o += &format!("\n  {:<w$} {:>12} {:>12} {:>12} {:>12}\n", "metric", "first val", "last val", "best", "baseline");
         for k in keys {
             let lower_is_better = k.contains("loss") || k.contains("crps");
             let series = s.validations.iter().filter_map(|r| r.get(k.as_str()).copied());
             let best = if lower_is_better { series.fold(f64::INFINITY, f64::min) } else { series.fold(f64::NEG_INFINITY, f64::max) };
-            o += &format!("  {:<12} {:>12} {:>12} {:>12} {:>12}\n", k, num(first.get(k.as_str())), num(last.get(k.as_str())), num(Some(&best)), num(s.baseline.get(k.as_str())));
+            o += &format!("  {:<w$} {:>12} {:>12} {:>12} {:>12}\n", k, num(first.get(k.as_str())), num(last.get(k.as_str())), num(Some(&best)), num(s.baseline.get(k.as_str())));
         }
         if !s.baseline.is_empty() {
             o += &format!("  (baseline: {})\n", s.baseline_name);
@@ -104,7 +105,7 @@ fn verdict(first: &BTreeMap<String, f64>, last: &BTreeMap<String, f64>, baseline
     if let (Some(a), Some(b)) = (first.get("val_loss"), last.get("val_loss")) {
         parts.push(format!("val_loss {a:.4} -> {b:.4} ({})", if b < a { "falling" } else { "NOT falling" }));
     }
-    for key in ["val_csi", "val_accuracy"] {
+    for key in ["val_csi", "val_accuracy", "val_acc"] {
         if let (Some(c), Some(base)) = (last.get(key), baseline.get(key)) {
             let short = name.split(':').next().unwrap_or(name);
             parts.push(format!("{key} {c:.4} vs {short} {base:.4} ({:.1}x)", if *base > 0.0 { c / base } else { f64::INFINITY }));

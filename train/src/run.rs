@@ -13,6 +13,7 @@ use crate::log::{CsvLogger, Logger, TensorBoardLogger};
 use crate::metrics::{BinnedPrecip, BinnedPrecipConfig, Metric};
 use crate::tasks::atmodist::AtmodistTask;
 use crate::tasks::satformer::SatformerTask;
+use crate::tasks::sitsformer::SitsformerTask;
 use crate::tasks::RunLength;
 use crate::trainer::{Checkpoint, EarlyStopping, FitOutcome, ModelCheckpoint, Stop, Trainer, TrainModule};
 use crate::{Error, Result};
@@ -78,7 +79,7 @@ fn seed_of(cfg: &RunConfig) -> u64 {
 fn not_yet(cfg: &RunConfig) -> Error {
     Error::config(
         "model.type",
-        format!("'{}' is configured and valid, but its network arrives with its own issue; `satformer` and `atmodist` train today", cfg.model.type_name),
+        format!("'{}' is configured and valid, but its network arrives with its own issue; `satformer`, `atmodist` and `sitsformer` train today", cfg.model.type_name),
     )
 }
 
@@ -116,6 +117,16 @@ fn data_path(cfg: &RunConfig) -> Result<(PathBuf, Option<PathBuf>)> {
             size: int("image_size"),
             frames: int("num_frames"),
             channels: int("channels"),
+            classes: int("num_classes"),
+            ..Default::default()
+        },
+        ModelKind::Sitsformer => SynthOptions {
+            n: cfg.data.synthetic_samples as usize,
+            seed: seed_of(cfg),
+            size: int("img_size"),
+            // the longest series the positional table takes (T <= max_seq_len - 1), at most the generator's 6
+            frames: (int("max_seq_len").saturating_sub(1)).clamp(1, 6),
+            channels: int("in_channels"),
             classes: int("num_classes"),
             ..Default::default()
         },
@@ -287,8 +298,37 @@ pub fn train_with(cfg: &RunConfig, stop_hook: Option<StopHook>) -> Result<TrainS
             // the confusion matrix is already written every validation epoch (val/), with gap names
             fit(cfg, &task, &splits, baseline, t0, stop_hook, None)
         }
+        ModelKind::Sitsformer => {
+            let task = sitsformer_task(cfg, &splits, len)?;
+            let n = task.model.config().num_classes;
+            let labels = |i: usize| label_of(&splits.dataset, i, "label");
+            let baseline = (majority_class(&splits, n, labels, "val_acc")?, "majority class: the training split's most frequent class for every sample".into());
+            fit(cfg, &task, &splits, baseline, t0, stop_hook, None)
+        }
         _ => Err(not_yet(cfg)),
     }
+}
+
+/// The SITS-Former task of a run: class weights from the training split's labels when asked for.
+fn sitsformer_task(cfg: &RunConfig, splits: &Splits, len: RunLength) -> Result<SitsformerTask> {
+    let k = cfg.model.hparams.get("num_classes").and_then(serde_json::Value::as_u64).unwrap_or(0) as usize;
+    let weights = if cfg.loss.balanced_class_weights {
+        let labels = splits.train_idx.iter().map(|&i| label_of(&splits.dataset, i, "label")).collect::<Result<Vec<i64>>>()?;
+        Some(crate::tasks::sitsformer::balanced_weights(labels.into_iter(), k)?)
+    } else {
+        None
+    };
+    SitsformerTask::new(cfg, len, seed_of(cfg), weights)
+}
+
+/// The integer label `key` of sample `i` (from memory when the dataset keeps its labels there).
+fn label_of(ds: &Arc<dyn Dataset>, i: usize, key: &str) -> Result<i64> {
+    if let Some(y) = ds.class_label(i) {
+        return Ok(y);
+    }
+    let sample = ds.get(i, 0)?;
+    let y = sample.iter().find(|(n, _)| n == key).map(|(_, t)| t.clone()).ok_or_else(|| Error::data(format!("sample without '{key}'")))?;
+    Ok(y.item::<i64>()?)
 }
 
 /// Hours per time step: the config's `data.frequency`, else the file's.
@@ -431,9 +471,16 @@ fn satformer_baseline(s: &Splits, num_classes: usize) -> Result<BTreeMap<String,
 /// For AtmoDist: every validation sample gets the training split's most frequent class; reported as
 /// `val_accuracy` (AtmoDist's gap classes are near uniform, so this is about 1 / num_classes).
 fn majority_baseline(s: &Splits, num_classes: usize) -> Result<BTreeMap<String, f64>> {
-    let (Some(val), Some(ds)) = (&s.val, &s.atmodist) else { return Ok(BTreeMap::new()) };
+    let Some(ds) = &s.atmodist else { return Ok(BTreeMap::new()) };
     // the labels of epoch 0's pairs (validation always draws those), without reading any state
-    let label = |i: usize| -> Result<usize> { Ok(usize::try_from(ds.pair(i, 0)?.2).unwrap_or(usize::MAX)) };
+    majority_class(s, num_classes, |i| Ok(ds.pair(i, 0)?.2), "val_accuracy")
+}
+
+/// Accuracy on the validation split of always answering the training split's most frequent class, named
+/// `key`.
+fn majority_class(s: &Splits, num_classes: usize, label: impl Fn(usize) -> Result<i64>, key: &str) -> Result<BTreeMap<String, f64>> {
+    let Some(val) = &s.val else { return Ok(BTreeMap::new()) };
+    let label = |i: usize| -> Result<usize> { Ok(usize::try_from(label(i)?).unwrap_or(usize::MAX)) };
     let mut counts = vec![0u64; num_classes];
     for &i in &s.train_idx {
         if let Some(c) = counts.get_mut(label(i)?) {
@@ -443,7 +490,7 @@ fn majority_baseline(s: &Splits, num_classes: usize) -> Result<BTreeMap<String, 
     let major = (0..num_classes).max_by_key(|&c| (counts[c], std::cmp::Reverse(c))).unwrap_or(0);
     let n = val.num_samples();
     let hits = (0..n).map(|k| val.sample_index(k).and_then(label)).collect::<Result<Vec<usize>>>()?.into_iter().filter(|&y| y == major).count();
-    Ok(BTreeMap::from([("val_accuracy".to_string(), hits as f64 / n.max(1) as f64)]))
+    Ok(BTreeMap::from([(key.to_string(), hits as f64 / n.max(1) as f64)]))
 }
 
 /// The checkpoint a `validate`/`predict` run evaluates: `--ckpt_path`, else the checkpoint directory's best
@@ -524,6 +571,30 @@ pub fn atmodist_from_checkpoint(cfg: &RunConfig, path: &Path) -> Result<Atmodist
     Ok(task)
 }
 
+/// A SITS-Former task with the weights of checkpoint `path`, rebuilt from its hyperparameters (class
+/// weights included, so `val_loss` is the training run's).
+fn sitsformer_from_checkpoint(cfg: &RunConfig, path: &Path) -> Result<SitsformerTask> {
+    crate::trainer::load_from_checkpoint(path, |hp| {
+        if hp.get("model").and_then(|m| m.as_str()) != Some("sitsformer") {
+            return Err(Error::checkpoint(path, format!("holds a '{}' model, not sitsformer", hp.get("model").unwrap_or(&serde_json::Value::Null))));
+        }
+        let mut run = cfg.clone();
+        for k in cfg.model.hparams.keys().cloned().collect::<Vec<_>>() {
+            if let Some(v) = hp.get(&k) {
+                run.model.hparams.insert(k, v.clone());
+            }
+        }
+        if let Some(s) = hp.get("label_smoothing").and_then(|v| v.as_f64()) {
+            run.loss.label_smoothing = s;
+        }
+        let weights = match hp.get("class_weights").and_then(|v| serde_json::from_value::<Vec<f32>>(v.clone()).ok()) {
+            Some(w) => Some(Tensor::from_vec(w.clone(), &[w.len()])?),
+            None => None,
+        };
+        SitsformerTask::new(&run, RunLength { steps_per_epoch: 1, max_epochs: 1, max_steps: -1 }, 0, weights)
+    })
+}
+
 /// `wrt-train validate`: the checkpoint's metrics on the validation split (named `val_*`).
 pub fn validate(cfg: &RunConfig) -> Result<(PathBuf, BTreeMap<String, f64>)> {
     let path = checkpoint_to_evaluate(cfg)?;
@@ -540,12 +611,17 @@ pub fn validate(cfg: &RunConfig) -> Result<(PathBuf, BTreeMap<String, f64>)> {
             let mut t = Trainer::new(cfg.trainer.clone());
             Ok((path, t.validate(&task, val)?))
         }
+        ModelKind::Sitsformer => {
+            let task = sitsformer_from_checkpoint(cfg, &path)?;
+            let mut t = Trainer::new(cfg.trainer.clone());
+            Ok((path, t.validate(&task, val)?))
+        }
         _ => Err(not_yet(cfg)),
     }
 }
 
 /// `wrt-train predict`: run the checkpoint over every sample of the data file, in order, and write the
-/// outputs (SaTformer: `probs` [N, bins], `pred` [N], plus `index` and `y` when the file has labels) to
+/// outputs (`probs` [N, classes], `pred` [N], AtmoDist also `step1`, `step2`; plus `index` and `y` when the data has labels) to
 /// `predict_output` (`.h5`, default `{run_dir}/predictions.h5`, or `.csv`).
 pub fn predict(cfg: &RunConfig) -> Result<(PathBuf, PathBuf, usize)> {
     let path = checkpoint_to_evaluate(cfg)?;
@@ -555,6 +631,7 @@ pub fn predict(cfg: &RunConfig) -> Result<(PathBuf, PathBuf, usize)> {
     let (out, n) = match cfg.model.kind {
         ModelKind::Satformer => predict_with(cfg, &satformer_from_checkpoint(cfg, &path)?, &loader)?,
         ModelKind::Atmodist => predict_with(cfg, &atmodist_from_checkpoint(cfg, &path)?, &loader)?,
+        ModelKind::Sitsformer => predict_with(cfg, &sitsformer_from_checkpoint(cfg, &path)?, &loader)?,
         _ => return Err(not_yet(cfg)),
     };
     Ok((path, out, n))
@@ -570,7 +647,7 @@ fn predict_with<M: TrainModule<Batch = data::Batch>>(cfg: &RunConfig, task: &M, 
     for batch in loader.iter(0)? {
         let batch = batch?;
         index.extend(batch.indices.iter().map(|&i| i as i64));
-        if let Ok(y) = batch.get("y") {
+        if let Ok(y) = batch.get("y").or_else(|_| batch.get("label")) {
             labels.extend(y.to_dtype(wrt_tensor::DType::I64)?.contiguous()?.to_vec::<i64>()?);
         }
         for (name, t) in task.predict_step(&batch)? {

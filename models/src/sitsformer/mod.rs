@@ -131,10 +131,12 @@ impl Block {
 }
 
 /// `pe[p, 0, 2i] = sin(p w_i)`, `pe[p, 0, 2i+1] = cos(p w_i)`, `w_i = exp(-(2i) ln(10000) / D)`, in f32 as
-/// the reference computes it: `[max_len, 1, D]`.
+/// the reference computes it: `[max_len, 1, D]`. (A loaded state_dict brings PyTorch's own table: its f32
+/// `exp` may differ from this one by an ulp in a few frequencies, up to ~1e-4 at position 3919.)
 pub fn sinusoidal_table(max_len: usize, d: usize) -> Result<Tensor> {
-    let ln = 10000f32.ln();
-    let w: Vec<f32> = (0..d / 2).map(|i| (-((2 * i) as f32) * ln / d as f32).exp()).collect();
+    // the reference's operation order: arange(0, D, 2) * f32(-ln(10000) / D), then exp, all in f32
+    let c = (-(10000f64.ln()) / d as f64) as f32;
+    let w: Vec<f32> = (0..d / 2).map(|i| ((2 * i) as f32 * c).exp()).collect();
     let mut v = vec![0f32; max_len * d];
     for p in 0..max_len {
         for (i, &wi) in w.iter().enumerate() {

@@ -117,6 +117,8 @@ pub struct LossConfig {
     pub kind: LossKind,
     pub reduction: Reduction,
     pub label_smoothing: f64,
+    /// Weight classes by inverse frequency in the training split (`model.class_weights: balanced`).
+    pub balanced_class_weights: bool,
 }
 
 /// DataLoader settings (they sit under `training:` in the seeds' configs).
@@ -290,6 +292,7 @@ impl RunConfig {
             kind: serde_json::from_value(get("model.loss_type")).map_err(|e| internal("model.loss_type", e))?,
             reduction: serde_json::from_value(get("model.loss_reduction")).map_err(|e| internal("model.loss_reduction", e))?,
             label_smoothing: f("model.label_smoothing"),
+            balanced_class_weights: s("model.class_weights").as_deref() == Some("balanced"),
         };
 
         let id = s("id").unwrap_or_default();

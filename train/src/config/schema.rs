@@ -139,6 +139,13 @@ pub const MODEL_COMMON: &[Key] = &[
     ),
     k("loss_reduction", Ty::Enum(&["mean", "sum"]), "\"mean\"", "pangu", "`mean` or `sum` over elements (Pangu's seed sums)."),
     k("label_smoothing", Ty::Float { min: 0.0, max: 1.0, open_min: false }, "0.0", "sitsformer", "Cross-entropy label smoothing."),
+    k(
+        "class_weights",
+        Ty::Enum(&["none", "balanced"]),
+        "\"none\"",
+        "sitsformer",
+        "Cross-entropy class weights: `balanced` = n / (K n_c) from the training split's labels (the tutorial's inverse frequency).",
+    ),
 ];
 
 pub const TRAINING: &[Key] = &[

@@ -44,6 +44,12 @@ pub trait Dataset: Send + Sync {
     }
     /// The fields of one sample: name, per-sample shape (without the batch dim) and dtype.
     fn fields(&self) -> Vec<FieldInfo>;
+    /// The class label of sample `index` without reading the sample, for datasets that hold their labels
+    /// in memory (class weights, baselines); None: read it from `get`.
+    fn class_label(&self, index: usize) -> Option<i64> {
+        let _ = index;
+        None
+    }
 }
 
 /// One field of a sample as a model sees it (the batch adds a leading dim).

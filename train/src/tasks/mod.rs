@@ -4,6 +4,7 @@
 
 pub mod atmodist;
 pub mod satformer;
+pub mod sitsformer;
 
 use crate::config::{Interval as CfgInterval, OptimizerKind, RunConfig, SchedulerKind};
 use crate::optim::{Adam, Optimizer, ParamGroup, Sgd};

@@ -91,6 +91,10 @@ impl crate::data::Dataset for SitsformerDataset {
         ])
     }
 
+    fn class_label(&self, index: usize) -> Option<i64> {
+        self.labels.get(index).copied()
+    }
+
     fn fields(&self) -> Vec<FieldInfo> {
         let s = &self.sequences.shape()[1..];
         vec![FieldInfo::new("sequence", s, DType::F32), FieldInfo::new("mask", &s[..1], DType::Bool), FieldInfo::new("label", &[], DType::I64)]
