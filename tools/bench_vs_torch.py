@@ -10,6 +10,8 @@ Each side runs in its own fresh process, so the peak RSS (VmHWM) is that side's 
     PY=$(../shared/tools/oracle-venv) && $PY tools/bench_vs_torch.py --model satformer [--threads 2]
         [--dim 128 --depth 4 --heads 8 --dim_head 16 --batch 16 --attn ST^2 --steps 10 --warmup 2]
     $PY tools/bench_vs_torch.py --model atmodist [--channels 16,32,64,128 --batch 64]
+    $PY tools/bench_vs_torch.py --model sitsformer [--img_size 32 --patch_size 8 --frames 8 --embed_dim 256
+        --num_layers 8 --num_heads 8 --batch 8]   (AdamW; the last quarter of each series padded and masked)
 
 ratio = wrt / PyTorch: below 1 means wrt is faster (time) or smaller (memory).
 """
@@ -51,6 +53,17 @@ def torch_side(a):
         x1, x2 = torch.randn(a.batch, 5, 32, 32), torch.randn(a.batch, 5, 32, 32)
         y = torch.randint(0, 8, (a.batch,))
         step = lambda: F.cross_entropy(model(x1, x2)[2], y)
+    elif a.model == "sitsformer":
+        from sitsformer_ref import SITSFormer
+        model = SITSFormer(img_size=a.img_size, patch_size=a.patch_size, in_channels=13, num_classes=10, embed_dim=a.embed_dim,
+                           num_layers=a.num_layers, num_heads=a.num_heads, mlp_ratio=4, dropout=0.1, max_seq_len=a.frames + 1)
+        model.train()
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
+        x = torch.randn(a.batch, a.frames, 13, a.img_size, a.img_size)
+        valid = a.frames - a.frames // 4
+        mask = (torch.arange(a.frames) < valid).float().expand(a.batch, a.frames)
+        y = torch.randint(0, 10, (a.batch,))
+        step = lambda: F.cross_entropy(model(x, mask), y)
     else:
         model = SaTformer(dim=a.dim, depth=a.depth, heads=a.heads, dim_head=a.dim_head, num_frames=4, num_classes=64,
                           image_size=32, patch_size=4, channels=11, attn=a.attn, attn_dropout=0.1, ff_dropout=0.1)
@@ -79,7 +92,13 @@ def run_json(cmd):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="satformer", choices=["satformer", "atmodist"])
+    p.add_argument("--model", default="satformer", choices=["satformer", "atmodist", "sitsformer"])
+    p.add_argument("--img_size", type=int, default=32)
+    p.add_argument("--patch_size", type=int, default=8)
+    p.add_argument("--frames", type=int, default=8)
+    p.add_argument("--embed_dim", type=int, default=256)
+    p.add_argument("--num_layers", type=int, default=8)
+    p.add_argument("--num_heads", type=int, default=8)
     p.add_argument("--channels", default="16,32,64,128", help="atmodist: res_out_channels_list")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--dim", type=int, default=128)
@@ -93,7 +112,7 @@ def main():
     p.add_argument("--torch-side", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.batch is None:
-        a.batch = 64 if a.model == "atmodist" else 16
+        a.batch = {"atmodist": 64, "sitsformer": 8}.get(a.model, 16)
     if a.torch_side:
         return torch_side(a)
 
@@ -102,12 +121,16 @@ def main():
         subprocess.run(["cargo", "build", "--release", "-p", "wrt-benches", "--bin", "step_bench"], cwd=ROOT, check=True)
     common = ["--threads", str(a.threads), "--dim", str(a.dim), "--depth", str(a.depth), "--heads", str(a.heads),
               "--dim_head", str(a.dim_head), "--batch", str(a.batch), "--attn", a.attn, "--steps", str(a.steps),
-              "--warmup", str(a.warmup), "--channels", a.channels]
+              "--warmup", str(a.warmup), "--channels", a.channels, "--img_size", str(a.img_size),
+              "--patch_size", str(a.patch_size), "--frames", str(a.frames), "--embed_dim", str(a.embed_dim),
+              "--num_layers", str(a.num_layers), "--num_heads", str(a.num_heads)]
     env_note = f"threads {a.threads}, load {os.getloadavg()[0]:.2f}"
     t = run_json([sys.executable, __file__, "--torch-side", "--model", a.model] + common)
     w = run_json([str(exe), "--model", a.model] + common)
     assert t["params"] == w["params"], f"parameter counts differ: torch {t['params']} wrt {w['params']}"
-    what = f"channels [{a.channels}]" if a.model == "atmodist" else f"dim {a.dim} depth {a.depth} heads {a.heads}x{a.dim_head} attn {a.attn}"
+    what = {"atmodist": f"channels [{a.channels}]",
+            "sitsformer": f"img {a.img_size} patch {a.patch_size} T {a.frames} embed {a.embed_dim} layers {a.num_layers} heads {a.num_heads}"}.get(
+        a.model, f"dim {a.dim} depth {a.depth} heads {a.heads}x{a.dim_head} attn {a.attn}")
     print(f"{a.model} {what} batch {a.batch}: {w['params']} parameters; {env_note}; torch {t['torch']}")
     print(f"| | PyTorch | wrt | wrt / PyTorch |")
     print(f"|---|---|---|---|")

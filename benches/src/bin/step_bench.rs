@@ -6,12 +6,14 @@
 //! `cargo run --release -p wrt-benches --bin step_bench -- --model satformer [--dim 128 --depth 4 --heads 8
 //!  --dim_head 16 --batch 16 --attn ST^2 --threads 2 --steps 10 --warmup 2] [--phases 1]`
 //! `... -- --model atmodist [--channels 16,32,64,128 --batch 64]` (SGD, momentum 0.9, weight decay 1e-5)
+//! `... -- --model sitsformer [--img_size 32 --patch_size 8 --frames 8 --embed_dim 256 --num_layers 8
+//!  --num_heads 8 --batch 8]` (AdamW; the last quarter of each series padded and masked)
 //! (`--phases 1` prints forward / backward / optimizer times of each step to stderr)
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use wrt_autograd::{fused::Reduction, Var};
-use wrt_models::{Atmodist, AtmodistConfig, Satformer, SatformerConfig};
+use wrt_models::{Atmodist, AtmodistConfig, Satformer, SatformerConfig, Sitsformer, SitsformerConfig};
 use wrt_nn::ModuleExt;
 use wrt_tensor::{DType, Generator};
 use wrt_train::optim::{Adam, AdamConfig, Optimizer, ParamGroup, Sgd, SgdConfig};
@@ -40,7 +42,8 @@ fn main() {
     match model.as_str() {
         "satformer" => satformer(&a, threads, start_rss),
         "atmodist" => atmodist(&a, threads, start_rss),
-        m => panic!("step_bench: --model satformer or atmodist, got {m}"),
+        "sitsformer" => sitsformer(&a, threads, start_rss),
+        m => panic!("step_bench: --model satformer, atmodist or sitsformer, got {m}"),
     }
 }
 
@@ -136,4 +139,43 @@ fn atmodist(a: &HashMap<String, String>, threads: usize, start_rss: f64) {
         (t_fwd, t_bwd)
     });
     report("atmodist", &format!("{{\"channels\": \"{list}\", \"batch\": {batch}}}"), threads, &times, start_rss, n_params);
+}
+
+fn sitsformer(a: &HashMap<String, String>, threads: usize, start_rss: f64) {
+    let frames: usize = arg(a, "frames", 8);
+    let cfg = SitsformerConfig {
+        img_size: arg(a, "img_size", 32),
+        patch_size: arg(a, "patch_size", 8),
+        embed_dim: arg(a, "embed_dim", 256),
+        num_layers: arg(a, "num_layers", 8),
+        num_heads: arg(a, "num_heads", 8),
+        max_seq_len: frames + 1,
+        ..SitsformerConfig::default()
+    };
+    let batch: usize = arg(a, "batch", 8);
+    let mut g = Generator::new(0);
+    let net = Sitsformer::new(cfg.clone(), &mut g).expect("model");
+    let params = net.parameters();
+    let n_params: usize = params.iter().map(|p| p.value().numel()).sum();
+    let mut opt = Adam::adamw(vec![ParamGroup::new(params, AdamConfig { lr: 1e-4, weight_decay: 0.01, ..Default::default() })]).expect("adamw");
+    let x = g.randn(&[batch, frames, cfg.in_channels, cfg.img_size, cfg.img_size], DType::F32).expect("x");
+    let valid = frames - frames / 4;
+    let mask: Vec<f32> = (0..batch * frames).map(|i| if i % frames < valid { 1.0 } else { 0.0 }).collect();
+    let mask = wrt_tensor::Tensor::from_vec(mask, &[batch, frames]).expect("mask");
+    let y = g.randint(&[batch], 0, cfg.num_classes as i64).expect("y");
+    let times = time_steps(a, |t| {
+        let logits = net.forward(&Var::constant(x.clone()), Some(&mask)).expect("forward");
+        let loss = wrt_nn::loss::cross_entropy(&logits, &y, None, -100, 0.0, Reduction::Mean).expect("loss");
+        let t_fwd = t.elapsed();
+        loss.backward().expect("backward");
+        let t_bwd = t.elapsed();
+        opt.step().expect("step");
+        opt.zero_grad();
+        (t_fwd, t_bwd)
+    });
+    let config = format!(
+        "{{\"img_size\": {}, \"patch_size\": {}, \"frames\": {frames}, \"embed_dim\": {}, \"num_layers\": {}, \"num_heads\": {}, \"batch\": {batch}}}",
+        cfg.img_size, cfg.patch_size, cfg.embed_dim, cfg.num_layers, cfg.num_heads
+    );
+    report("sitsformer", &config, threads, &times, start_rss, n_params);
 }
