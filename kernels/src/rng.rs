@@ -311,9 +311,11 @@ pub fn fill_dropout_mask_f32(mask_out: &mut [f32], state: RngState, p: f64) -> R
     );
     let keep = 1.0 - p;
     let scale = if keep > 0.0 { (1.0 / keep) as f32 } else { 0.0 };
+    // w 2^-32 < keep  <=>  w < keep 2^32 (exact in f64)  <=>  w < ceil(keep 2^32): one integer compare
+    let below = (keep * 4294967296.0).ceil() as u64;
     fill_blocks(mask_out, state, 4, |w, dst| {
         for (d, &w) in dst.iter_mut().zip(w) {
-            *d = if unit32_f64(w) < keep { scale } else { 0.0 };
+            *d = if (w as u64) < below { scale } else { 0.0 };
         }
     })
 }

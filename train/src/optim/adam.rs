@@ -9,6 +9,7 @@
 //!   p = p + (-lr / (1 - beta1^step)) * m / denom
 //! Bias corrections and step size are computed in f64 (Python floats) and rounded to f32 where ATen does.
 
+use rayon::prelude::*;
 use super::{check_finite_nonneg, check_layout, get_bool, get_f64, load_buf, shapes_json, update_f32};
 use super::{OptimState, Optimizer, ParamGroup};
 use crate::{Error, Result};
@@ -159,8 +160,9 @@ impl Optimizer for Adam {
     fn step(&mut self) -> Result<()> {
         let decoupled = self.decoupled;
         for (group, states) in self.groups.iter().zip(&mut self.state) {
-            for (p, st) in group.params.iter().zip(states.iter_mut()) {
-                let Some(g) = p.grad() else { continue };
+            // parameters are independent: update them side by side (each one's arithmetic is unchanged)
+            group.params.par_iter().zip(states.par_iter_mut()).try_for_each(|(p, st)| -> Result<()> {
+                let Some(g) = p.grad() else { return Ok(()) };
                 let n = p.value().numel();
                 let s = st.get_or_insert_with(|| AdamState {
                     step: 0.0,
@@ -171,8 +173,8 @@ impl Optimizer for Adam {
                 if group.cfg.amsgrad && s.max_exp_avg_sq.len() != n {
                     s.max_exp_avg_sq = vec![0.0; n];
                 }
-                update_f32(p, &g, |ps, gs| adam_update(ps, gs, s, &group.cfg, decoupled))?;
-            }
+                update_f32(p, &g, |ps, gs| adam_update(ps, gs, s, &group.cfg, decoupled))
+            })?;
         }
         Ok(())
     }

@@ -6,6 +6,7 @@
 //!   g = fma(buf, momentum, g) (Nesterov) or buf
 //!   p = fma(g, -lr, p)                                  (param.add_(grad, alpha=-lr))
 
+use rayon::prelude::*;
 use super::{check_finite_nonneg, check_layout, get_bool, get_f64, load_buf, shapes_json, update_f32};
 use super::{OptimState, Optimizer, ParamGroup};
 use crate::{Error, Result};
@@ -99,10 +100,11 @@ impl Optimizer for Sgd {
     }
     fn step(&mut self) -> Result<()> {
         for (group, bufs) in self.groups.iter().zip(&mut self.bufs) {
-            for (p, buf) in group.params.iter().zip(bufs.iter_mut()) {
-                let Some(g) = p.grad() else { continue };
-                update_f32(p, &g, |ps, gs| sgd_update(ps, gs, buf, &group.cfg))?;
-            }
+            // parameters are independent: update them side by side (each one's arithmetic is unchanged)
+            group.params.par_iter().zip(bufs.par_iter_mut()).try_for_each(|(p, buf)| -> Result<()> {
+                let Some(g) = p.grad() else { return Ok(()) };
+                update_f32(p, &g, |ps, gs| sgd_update(ps, gs, buf, &group.cfg))
+            })?;
         }
         Ok(())
     }
