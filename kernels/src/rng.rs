@@ -195,14 +195,15 @@ fn philox_batch(isa: Isa, key: [u32; 2], b0: u64, words: &mut [u32; 4 * BATCH]) 
 const CHUNK: usize = 1 << 14;
 
 /// Fills `out` with `per_block` elements per Philox block: element `i` comes from block
-/// `offset + i / per_block`, slot `i % per_block`. `f(words, dst)` writes `dst.len() <= per_block`
-/// elements from one block's words, `dst[0]` being slot 0. Returns the state advanced by
-/// `ceil(len / per_block)` blocks.
+/// `offset + i / per_block`, slot `i % per_block`. `f(words, dst)` fills `dst` from consecutive
+/// blocks' words (4 per block, block-major), `dst[0]` being slot 0 of the first: with 4 elements
+/// per block word `i` is element `i`, so the fill is one flat loop the compiler vectorises; see
+/// [`each_block`] otherwise. Returns the state advanced by `ceil(len / per_block)` blocks.
 fn fill_blocks<T: Send>(
     out: &mut [T],
     state: RngState,
     per_block: usize,
-    f: impl Fn(&[u32; 4], &mut [T]) + Sync,
+    f: impl Fn(&[u32], &mut [T]) + Sync,
 ) -> RngState {
     debug_assert!(CHUNK.is_multiple_of(per_block * BATCH));
     let gen = Philox::new(state.seed);
@@ -217,9 +218,7 @@ fn fill_blocks<T: Send>(
                 b0.wrapping_add((k * BATCH) as u64),
                 &mut words,
             );
-            for (w, d) in words.chunks_exact(4).zip(dst.chunks_mut(per_block)) {
-                f(w.try_into().expect("chunks_exact(4)"), d);
-            }
+            f(&words, dst);
         }
     };
     if out.len() <= CHUNK {
@@ -232,6 +231,15 @@ fn fill_blocks<T: Send>(
     state.advanced(out.len().div_ceil(per_block) as u64)
 }
 
+/// A `fill_blocks` body from a per-block one: `f(words of one block, its <= per_block elements)`.
+fn each_block<T>(per_block: usize, f: impl Fn(&[u32; 4], &mut [T]) + Sync) -> impl Fn(&[u32], &mut [T]) + Sync {
+    move |words, dst| {
+        for (w, d) in words.chunks_exact(4).zip(dst.chunks_mut(per_block)) {
+            f(w.try_into().expect("chunks_exact(4)"), d);
+        }
+    }
+}
+
 // ---- fills ----
 
 /// `out[i] = low + (high - low) * u`, u = top 24 bits of word `i % 4` of block `offset + i / 4`
@@ -240,22 +248,22 @@ fn fill_blocks<T: Send>(
 /// 4 elements per block.
 pub fn fill_uniform_f32(out: &mut [f32], state: RngState, low: f32, high: f32) -> RngState {
     let span = high - low;
-    fill_blocks(out, state, 4, |w, dst| {
+    fill_blocks(out, state, 4, each_block(4, |w, dst| {
         for (d, &w) in dst.iter_mut().zip(w) {
             *d = low + span * unit_f32(w);
         }
-    })
+    }))
 }
 
 /// `out[i] = low + (high - low) * u`, u = top 53 bits of the u64 made of words
 /// `(2h, 2h + 1)`, `h = i % 2`, of block `offset + i / 2`, times 2^-53. 2 elements per block.
 pub fn fill_uniform_f64(out: &mut [f64], state: RngState, low: f64, high: f64) -> RngState {
     let span = high - low;
-    fill_blocks(out, state, 2, |w, dst| {
+    fill_blocks(out, state, 2, each_block(2, |w, dst| {
         for (h, d) in dst.iter_mut().enumerate() {
             *d = low + span * unit_f64(u64_of(w[2 * h], w[2 * h + 1]));
         }
-    })
+    }))
 }
 
 /// Normal(mean, std) by Box-Muller, 4 elements per block: words (0, 1) make the pair for
@@ -264,7 +272,7 @@ pub fn fill_uniform_f64(out: &mut [f64], state: RngState, low: f64, high: f64) -
 /// the odd one the sine. Computed in f64 (`mean + std * z`) and rounded once to f32.
 pub fn fill_normal_f32(out: &mut [f32], state: RngState, mean: f32, std: f32) -> RngState {
     let (mean, std) = (mean as f64, std as f64);
-    fill_blocks(out, state, 4, |w, dst| {
+    fill_blocks(out, state, 4, each_block(4, |w, dst| {
         let mut z = [0.0f64; 4];
         for p in 0..dst.len().div_ceil(2) {
             let u1 = (w[2 * p] as f64 + 1.0) * TWO_M32;
@@ -275,30 +283,30 @@ pub fn fill_normal_f32(out: &mut [f32], state: RngState, mean: f32, std: f32) ->
         for (d, z) in dst.iter_mut().zip(z) {
             *d = (mean + std * z) as f32;
         }
-    })
+    }))
 }
 
 /// Normal(mean, std) by Box-Muller, 2 elements per block: `u1 = ((U01 >> 11) + 1) 2^-53` in
 /// (0, 1] from the u64 of words (0, 1), `u2 = (U23 >> 11) 2^-53` from words (2, 3); element 0 of
 /// the block takes the cosine, element 1 the sine.
 pub fn fill_normal_f64(out: &mut [f64], state: RngState, mean: f64, std: f64) -> RngState {
-    fill_blocks(out, state, 2, |w, dst| {
+    fill_blocks(out, state, 2, each_block(2, |w, dst| {
         let u1 = ((u64_of(w[0], w[1]) >> 11) + 1) as f64 * TWO_M53;
         let (c, s) = box_muller(u1, unit_f64(u64_of(w[2], w[3])));
         for (d, z) in dst.iter_mut().zip([c, s]) {
             *d = mean + std * z;
         }
-    })
+    }))
 }
 
 /// `out[i] = (u < p) as u8` with `u = w 2^-32` (all 32 bits, exact in f64), 4 elements per
 /// block. `p <= 0` gives all zeros, `p >= 1` all ones.
 pub fn fill_bernoulli_u8(out: &mut [u8], state: RngState, p: f64) -> RngState {
-    fill_blocks(out, state, 4, |w, dst| {
+    fill_blocks(out, state, 4, each_block(4, |w, dst| {
         for (d, &w) in dst.iter_mut().zip(w) {
             *d = (unit32_f64(w) < p) as u8;
         }
-    })
+    }))
 }
 
 /// Inverted-dropout mask (PyTorch convention): `mask[i] = 1 / (1 - p)` where `u < 1 - p` (kept)
@@ -313,8 +321,8 @@ pub fn fill_dropout_mask_f32(mask_out: &mut [f32], state: RngState, p: f64) -> R
     let scale = if keep > 0.0 { (1.0 / keep) as f32 } else { 0.0 };
     // w 2^-32 < keep  <=>  w < keep 2^32 (exact in f64)  <=>  w < ceil(keep 2^32): one integer compare
     let below = (keep * 4294967296.0).ceil() as u64;
-    fill_blocks(mask_out, state, 4, |w, dst| {
-        for (d, &w) in dst.iter_mut().zip(w) {
+    fill_blocks(mask_out, state, 4, |words, dst| {
+        for (d, &w) in dst.iter_mut().zip(words) {
             *d = if (w as u64) < below { scale } else { 0.0 };
         }
     })
@@ -327,11 +335,11 @@ pub fn fill_dropout_mask_f32(mask_out: &mut [f32], state: RngState, p: f64) -> R
 pub fn fill_randint_i64(out: &mut [i64], state: RngState, low: i64, high: i64) -> RngState {
     assert!(high > low, "randint needs high > low, got [{low}, {high})");
     let n = high.wrapping_sub(low) as u64; // in [1, 2^64 - 1]: the difference fits as unsigned
-    fill_blocks(out, state, 2, |w, dst| {
+    fill_blocks(out, state, 2, each_block(2, |w, dst| {
         for (h, d) in dst.iter_mut().enumerate() {
             *d = low.wrapping_add((u64_of(w[2 * h], w[2 * h + 1]) % n) as i64);
         }
-    })
+    }))
 }
 
 #[cfg(test)]
