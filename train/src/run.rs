@@ -234,7 +234,14 @@ fn open_splits(cfg: &RunConfig) -> Result<Splits> {
         prefetch_factor: 2,
         seed: seed_of(cfg),
     };
-    let train = DataLoader::with_indices(dataset.clone(), train_idx.clone(), lc(l.shuffle, l.drop_last))?;
+    // augmentations change the training samples only
+    let train_data: Arc<dyn Dataset> = if cfg.data.augment || cfg.data.temporal_dropout > 0.0 {
+        let aug = data::augment::SeriesAugment { flips_and_rotations: cfg.data.augment, temporal_dropout: cfg.data.temporal_dropout };
+        Arc::new(data::augment::Augmented::new(dataset.clone(), aug, seed_of(cfg))?)
+    } else {
+        dataset.clone()
+    };
+    let train = DataLoader::with_indices(train_data, train_idx.clone(), lc(l.shuffle, l.drop_last))?;
     let val = if val_idx.is_empty() { None } else { Some(DataLoader::with_indices(dataset.clone(), val_idx, lc(false, false))?) };
     Ok(Splits { dataset, train_idx, train, val, generated, atmodist })
 }

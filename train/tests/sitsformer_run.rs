@@ -88,3 +88,42 @@ fn learns_checkpoints_on_val_acc_validates_and_predicts() {
     let mean: f64 = w.iter().sum::<f64>() / 5.0;
     assert!(w.iter().all(|&x| x > 0.5 && x < 2.0) && (mean - 1.0).abs() < 0.1, "inverse-frequency weights near 1: {w:?}");
 }
+
+#[test]
+fn augmentations_change_training_samples_deterministically() {
+    use std::sync::Arc;
+    use wrt_train::data::augment::{Augmented, SeriesAugment};
+    use wrt_train::data::{synth, Dataset, Kind, OpenOptions, SitsformerDataset};
+    let root = tmp("augment");
+    let path = root.join("s.h5");
+    synth::write(Kind::Sitsformer, &path, &synth::SynthOptions { n: 24, size: 8, frames: 5, channels: 2, classes: 3, ..Default::default() }).unwrap();
+    let inner: Arc<dyn Dataset> = Arc::new(SitsformerDataset::open(&path, &OpenOptions::default()).unwrap());
+    let aug = Augmented::new(inner.clone(), SeriesAugment { flips_and_rotations: true, temporal_dropout: 0.4 }, 9).unwrap();
+    let vals = |s: &wrt_train::data::Sample, k: &str| -> Vec<f32> { s.iter().find(|(n, _)| n == k).unwrap().1.to_dtype(wrt_tensor::DType::F32).unwrap().contiguous().unwrap().to_vec::<f32>().unwrap() };
+    let (mut changed, mut dropped) = (0, 0);
+    for i in 0..24 {
+        let (a, b) = (inner.get(i, 0).unwrap(), aug.get(i, 0).unwrap());
+        assert_eq!(vals(&b, "sequence"), vals(&aug.get(i, 0).unwrap(), "sequence"), "sample {i}: the same draw every time");
+        let (ma, mb) = (vals(&a, "mask"), vals(&b, "mask"));
+        assert!(mb.iter().sum::<f32>() >= 1.0 && mb.iter().zip(&ma).all(|(b, a)| b <= a), "frames are only ever dropped, one kept");
+        dropped += (ma.iter().sum::<f32>() - mb.iter().sum::<f32>()) as usize;
+        let (sa, sb) = (vals(&a, "sequence"), vals(&b, "sequence"));
+        changed += usize::from(sa != sb);
+        // each kept frame holds the original's pixels, permuted
+        let frame = sa.len() / 5;
+        for t in (0..5).filter(|&t| mb[t] == 1.0) {
+            let (mut x, mut y) = (sa[t * frame..(t + 1) * frame].to_vec(), sb[t * frame..(t + 1) * frame].to_vec());
+            x.sort_by(f32::total_cmp);
+            y.sort_by(f32::total_cmp);
+            assert_eq!(x, y, "sample {i} frame {t}");
+        }
+        assert_eq!(vals(&a, "label"), vals(&b, "label"));
+    }
+    assert!(changed > 12 && dropped > 5, "{changed} samples changed, {dropped} frames dropped");
+    // another epoch, other draws
+    let differs = (0..24).filter(|&i| vals(&aug.get(i, 0).unwrap(), "sequence") != vals(&aug.get(i, 1).unwrap(), "sequence")).count();
+    assert!(differs > 12, "{differs} samples differ between epochs");
+    // a training run with both takes them
+    let s = run::train(&run_config(&tmp("augment-run"), &[("data.augment", "true"), ("data.temporal_dropout", "0.2"), ("training.max_epochs", "2")])).unwrap();
+    assert!(s.final_metrics["val_acc"].is_finite());
+}

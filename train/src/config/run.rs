@@ -162,6 +162,9 @@ pub struct DataConfig {
     pub time_interval: Option<u64>,
     pub window: Option<u64>,
     pub normalize: bool,
+    /// Training-time augmentation of image time series (`data.augment`, `data.temporal_dropout`).
+    pub augment: bool,
+    pub temporal_dropout: f64,
     /// Generate a synthetic dataset at `path` when it is missing.
     pub synthetic: bool,
     pub synthetic_samples: u64,
@@ -341,6 +344,8 @@ impl RunConfig {
             time_interval: get("data.time_interval").as_u64(),
             window: get("data.window").as_u64(),
             normalize: b("data.normalize"),
+            augment: b("data.augment"),
+            temporal_dropout: f("data.temporal_dropout"),
             synthetic: b("data.synthetic"),
             synthetic_samples: u("data.synthetic_samples"),
         };

@@ -181,6 +181,8 @@ pub const DATA: &[Key] = &[
     kn("frequency", Ty::Str, "null", "atmodist", "Time step of the series (`3h`)."),
     kn("time_interval", INT1, "null", "atmodist", "AtmoDist: largest time gap in hours (num_classes = time_interval / frequency)."),
     kn("window", INT1, "null", "tft", "TFT: window length in time steps."),
+    k("augment", Ty::Bool, "false", "sitsformer", "SITS-Former: random flips and 90-degree rotations of the training samples (on the loader threads)."),
+    k("temporal_dropout", Ty::Float { min: 0.0, max: 1.0, open_min: false }, "0.0", "sitsformer", "SITS-Former: drop each valid frame of a training sample with this probability (at least one kept)."),
     k("normalize", Ty::Bool, "true", "sitsformer", "Standardise inputs per channel, with statistics computed once over the whole file and kept in `<file>.stats.json`."),
     k("synthetic", Ty::Bool, "false", "wrt", "Generate a synthetic, learnable dataset of the model's layout at `data.path` when the file is missing (`--synthetic`)."),
     k("synthetic_samples", INT1, "1024", "wrt", "Samples (time steps for atmodist/pangu) of a generated synthetic dataset."),

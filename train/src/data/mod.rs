@@ -9,6 +9,7 @@
 //! (seed, epoch, index) only, so batches never depend on the number of workers or on thread timing.
 //! The user-facing description (layouts, field names, dtypes, the stats file) is docs/data.md.
 
+pub mod augment;
 mod batch;
 mod h5;
 mod inspect;

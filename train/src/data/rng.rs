@@ -26,6 +26,7 @@ pub(crate) const SHUFFLE: u64 = 1;
 pub(crate) const SPLIT: u64 = 2;
 pub(crate) const PAIRS: u64 = 3;
 pub(crate) const SYNTH: u64 = 4;
+pub(crate) const AUGMENT: u64 = 5;
 
 /// A generator for one purpose.
 pub(crate) fn generator(seed: u64, parts: &[u64]) -> Generator {
