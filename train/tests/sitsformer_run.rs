@@ -65,6 +65,8 @@ fn learns_checkpoints_on_val_acc_validates_and_predicts() {
     assert_eq!(path, best);
     let top = s.validations.iter().map(|r| r["val_acc"]).fold(f64::NEG_INFINITY, f64::max);
     assert_eq!(score, top, "the best checkpoint holds the highest val_acc");
+    // the tutorial's periodic checkpoint (seed default every 10 epochs; here every 3)
+    assert!(!root.join("experiments/sits/checkpoints/checkpoint_epoch_3.ckpt").exists(), "this run keeps none every 10");
     let log = s.log_dir.clone().unwrap();
     let report = std::fs::read_to_string(log.join("val/classification_report_epoch005.txt")).unwrap();
     assert!(report.contains("macro avg"), "{report}");
@@ -80,8 +82,13 @@ fn learns_checkpoints_on_val_acc_validates_and_predicts() {
     assert_eq!((n, pred.lines().count()), (320, 321));
 
     // class weights from the training labels are used and saved with the checkpoint
-    let wcfg = run_config(&tmp("weighted"), &[("model.class_weights", "balanced"), ("training.max_epochs", "1")]);
+    let wroot = tmp("weighted");
+    let wcfg = run_config(&wroot, &[("model.class_weights", "balanced"), ("training.max_epochs", "2"), ("checkpoint.save_every_n_epochs", "1")]);
     let ws = run::train(&wcfg).unwrap();
+    for e in [1, 2] {
+        let p = ws.checkpoint_dir.join(format!("checkpoint_epoch_{e}.ckpt"));
+        assert_eq!(Checkpoint::load(&p).unwrap().meta.position.epoch, e, "{}", p.display());
+    }
     let ck = Checkpoint::load(&ws.checkpoint_dir.join("last.ckpt")).unwrap();
     let w: Vec<f64> = serde_json::from_value(ck.meta.hparams["class_weights"].clone()).unwrap();
     assert_eq!(w.len(), 5);

@@ -142,6 +142,7 @@ pub const MODELS: &[ModelSpec] = &[
             ("checkpoint.monitor", "\"val_acc\""),
             ("checkpoint.mode", "\"max\""),
             ("checkpoint.filename", "\"best_model\""),
+            ("checkpoint.save_every_n_epochs", "10"),
         ],
         check: check_sitsformer,
     },

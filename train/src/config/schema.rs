@@ -197,6 +197,7 @@ pub const CHECKPOINT: &[Key] = &[
     k("save_last", Ty::Bool, "true", "satformer", "Also write `last.ckpt`."),
     k("every_n_epochs", INT0, "1", "lightning", "Checkpoint every N epochs."),
     k("every_n_train_steps", INT0, "0", "lightning", "Also checkpoint every N optimizer steps (0: off)."),
+    k("save_every_n_epochs", INT0, "0", "sitsformer", "Also keep `checkpoint_epoch_{E}.ckpt` every N epochs, never removed (0: off)."),
 ];
 
 pub const EARLY_STOPPING: &[Key] = &[

@@ -145,6 +145,9 @@ pub struct CheckpointConfig {
     pub every_n_epochs: u64,
     /// Save every N optimizer steps as well (0 = off).
     pub every_n_train_steps: u64,
+    /// Also keep `checkpoint_epoch_{E}.ckpt` every N epochs, never removed (0 = off): the periodic
+    /// checkpoints of the SITS-Former tutorial, next to the best one.
+    pub save_every_n_epochs: u64,
 }
 
 impl Default for CheckpointConfig {
@@ -158,6 +161,7 @@ impl Default for CheckpointConfig {
             save_last: true,
             every_n_epochs: 1,
             every_n_train_steps: 0,
+            save_every_n_epochs: 0,
         }
     }
 }

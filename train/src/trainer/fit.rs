@@ -338,6 +338,11 @@ impl Trainer {
             if (epoch + 1) % every == 0 || max_steps_hit || stop_reason.is_some() || self.position.epoch == max_epochs {
                 self.save_event(module, &setup, &train_metrics, &ls)?;
             }
+            let keep = self.checkpoint.as_ref().map_or(0, |mc| mc.cfg.save_every_n_epochs);
+            if keep > 0 && (epoch + 1) % keep == 0 && self.cfg.enable_checkpointing {
+                let path = self.ckpt_dir().join(format!("checkpoint_epoch_{}.ckpt", epoch + 1));
+                self.write_checkpoint(module, &setup, &train_metrics, &ls, &path)?;
+            }
             if let Some(reason) = stop_reason {
                 return self.finish(FitOutcome::EarlyStopped(reason));
             }
