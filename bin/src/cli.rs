@@ -18,6 +18,7 @@ pub fn command() -> Command {
         .arg_required_else_help(true)
         .subcommand(run_command("train", "Train one run, or every run of a multi-model config / config dir"))
         .subcommand(run_command("validate", "Evaluate a checkpoint (--ckpt_path) on the validation split"))
+        .subcommand(run_command("evaluate", "A classifier checkpoint's accuracy, kappa, F1, per-class report and confusion matrix on the validation split"))
         .subcommand(
             run_command("predict", "Write predictions of a checkpoint (--ckpt_path) to HDF5 or CSV")
                 .arg(Arg::new("output").long("output").short('o').value_name("FILE").help("Predictions file (.h5 or .csv)")),

@@ -45,7 +45,7 @@ fn dispatch(args: Vec<String>) -> Result<(), CliError> {
         eprintln!("note: {n}");
     }
     match m.subcommand() {
-        Some((cmd @ ("train" | "validate" | "predict"), sub)) => run_command(cmd, sub, wandb_overrides, &raw),
+        Some((cmd @ ("train" | "validate" | "evaluate" | "predict"), sub)) => run_command(cmd, sub, wandb_overrides, &raw),
         Some(("config", sub)) => config_command(sub, wandb_overrides),
         Some(("inspect", sub)) => inspect_command(sub),
         Some(("data", sub)) => data_command(sub),
@@ -82,6 +82,7 @@ fn run_command(cmd: &str, m: &ArgMatches, extra: Vec<config::Override>, raw: &[S
         let res = match cmd {
             "train" => run::run_train(r),
             "validate" => run::run_validate(r),
+            "evaluate" => run::run_evaluate(r),
             _ => run::run_predict(r),
         };
         match res {

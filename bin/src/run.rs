@@ -23,6 +23,12 @@ pub fn run_validate(cfg: &RunConfig) -> Result<(), CliError> {
     Ok(())
 }
 
+pub fn run_evaluate(cfg: &RunConfig) -> Result<(), CliError> {
+    let (ckpt, report) = run::evaluate(cfg).map_err(CliError::Runtime)?;
+    println!("evaluation of {} on the validation split\n\n{report}", ckpt.display());
+    Ok(())
+}
+
 pub fn run_predict(cfg: &RunConfig) -> Result<(), CliError> {
     let (ckpt, out, n) = run::predict(cfg).map_err(CliError::Runtime)?;
     println!("predictions of {} for {n} samples written to {}", ckpt.display(), out.display());

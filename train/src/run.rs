@@ -627,6 +627,61 @@ pub fn validate(cfg: &RunConfig) -> Result<(PathBuf, BTreeMap<String, f64>)> {
     }
 }
 
+/// `wrt-train evaluate`: a classifier's (SITS-Former, AtmoDist) predictions on the validation split scored as
+/// the SITS-Former project's evaluation prints them: overall accuracy, Cohen's kappa, macro and weighted
+/// F1, scikit-learn's per-class report and the confusion matrix (counts, true class down).
+pub fn evaluate(cfg: &RunConfig) -> Result<(PathBuf, String)> {
+    let path = checkpoint_to_evaluate(cfg)?;
+    let splits = open_splits(cfg)?;
+    let val = splits.val.as_ref().ok_or_else(|| Error::config("training.train_val_split", "leaves no validation samples"))?;
+    let (cm, names) = match cfg.model.kind {
+        ModelKind::Sitsformer => {
+            let task = sitsformer_from_checkpoint(cfg, &path)?;
+            let k = task.model.config().num_classes;
+            (confusion_of(&task, val, k, "label")?, (0..k).map(|c| c.to_string()).collect::<Vec<_>>())
+        }
+        ModelKind::Atmodist => {
+            let task = atmodist_from_checkpoint(cfg, &path)?;
+            (confusion_of(&task, val, task.model.config().num_classes, "y")?, task.class_names())
+        }
+        _ => return Err(Error::config("model.type", format!("`evaluate` scores classifiers (sitsformer, atmodist); use `validate` for {}", cfg.model.type_name))),
+    };
+    use std::fmt::Write as _;
+    let set = crate::metrics::LabelSet::Present;
+    let mut out = String::new();
+    let _ = writeln!(out, "samples          {}", cm.total());
+    let _ = writeln!(out, "overall accuracy {:.4}", cm.accuracy());
+    let _ = writeln!(out, "cohen kappa      {:.4}", cm.cohen_kappa());
+    let _ = writeln!(out, "macro F1         {:.4}", cm.macro_avg(set).f1);
+    let _ = writeln!(out, "weighted F1      {:.4}\n", cm.weighted_avg(set).f1);
+    out += &crate::metrics::classification_report(&cm, set, &names, 4);
+    let _ = writeln!(out, "\nconfusion matrix (true class down, predicted across):");
+    let _ = writeln!(out, "{:>8} {}", "", names.iter().map(|n| format!("{n:>6}")).collect::<String>());
+    for (name, row) in names.iter().zip(cm.rows()) {
+        let _ = writeln!(out, "{name:>8} {}", row.iter().map(|c| format!("{c:>6}")).collect::<String>());
+    }
+    Ok((path, out))
+}
+
+/// Confusion counts of `task`'s `pred` against the batches' labels `key` over `loader`.
+fn confusion_of<M: TrainModule<Batch = data::Batch>>(task: &M, loader: &DataLoader, k: usize, key: &str) -> Result<crate::metrics::ConfusionMatrix> {
+    let mut cm = crate::metrics::ConfusionMatrix::new(k);
+    wrt_nn::ModuleExt::eval(task);
+    let _ng = wrt_autograd::NoGradGuard::new();
+    for batch in loader.iter(0)? {
+        let batch = batch?;
+        let y = batch.get(key)?.to_dtype(wrt_tensor::DType::I64)?.contiguous()?.to_vec::<i64>()?;
+        let out = task.predict_step(&batch)?;
+        let pred = out.iter().find(|(n, _)| n == "pred").ok_or_else(|| Error::state("predict_step returned no 'pred'"))?;
+        for (&t, &p) in y.iter().zip(&pred.1.contiguous()?.to_vec::<i64>()?) {
+            if (0..k as i64).contains(&t) && (0..k as i64).contains(&p) {
+                cm.add(t as usize, p as usize);
+            }
+        }
+    }
+    Ok(cm)
+}
+
 /// `wrt-train predict`: run the checkpoint over every sample of the data file, in order, and write the
 /// outputs (`probs` [N, classes], `pred` [N], AtmoDist also `step1`, `step2`; plus `index` and `y` when the data has labels) to
 /// `predict_output` (`.h5`, default `{run_dir}/predictions.h5`, or `.csv`).

@@ -75,6 +75,12 @@ fn learns_checkpoints_on_val_acc_validates_and_predicts() {
     vcfg.ckpt_path = Some(best.clone());
     let (_, m) = run::validate(&vcfg).unwrap();
     assert_eq!(m["val_acc"], score, "validate reproduces the checkpoint's val_acc");
+    // evaluate: the same accuracy, with kappa, F1, the report and the confusion matrix
+    let (_, text) = run::evaluate(&vcfg).unwrap();
+    let line = |k: &str| -> f64 { text.lines().find(|l| l.starts_with(k)).unwrap().split_whitespace().last().unwrap().parse().unwrap() };
+    assert!((line("overall accuracy") - score).abs() < 5e-5, "{text}");
+    assert!(line("cohen kappa") <= line("overall accuracy") && line("macro F1") > 0.0, "{text}");
+    assert!(text.contains("weighted avg") && text.contains("confusion matrix"), "{text}");
     vcfg.predict_output = Some(root.join("pred.csv"));
     let (_, out, n) = run::predict(&vcfg).unwrap();
     let pred = std::fs::read_to_string(out).unwrap();
