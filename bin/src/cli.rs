@@ -102,7 +102,12 @@ pub fn run_args(cmd: Command) -> Command {
 
 fn sweep_command() -> Command {
     Command::new("sweep")
-        .about("Grid or random search over any flag or config key; each trial is a `wrt-train train` child process")
+        .about("Grid, random or Bayesian search over any flag or config key; each trial is a `wrt-train train` child process")
+        .arg(Arg::new("method").long("method").value_name("grid|random|bayes").value_parser(["grid", "random", "bayes"]).help("Search method (default: random with --random N, else grid)"))
+        .arg(Arg::new("trials").long("trials").value_name("N").value_parser(clap::value_parser!(u32).range(1..)).help("bayes: number of trials"))
+        .arg(Arg::new("init").long("init").value_name("K").value_parser(clap::value_parser!(u32).range(1..)).help("bayes: random trials before the model guides (default N/3, at least 2)"))
+        .arg(Arg::new("metric").long("metric").value_name("NAME").help("bayes: the logged metric to optimise, best value over the run (default val_loss)"))
+        .arg(Arg::new("goal").long("goal").value_name("maximize|minimize").help("bayes: default minimize for losses and errors, maximize otherwise"))
         .arg(Arg::new("grid").long("grid").value_name("KEY=VALUES").action(ArgAction::Append).help("KEY=v1,v2 (a list), KEY=lo:hi or KEY=log:lo:hi (ranges, --random only). KEY: a flag (lr) or a config key (model.depth)"))
         .arg(Arg::new("random").long("random").value_name("N").value_parser(clap::value_parser!(u32).range(1..)).help("Sample N trials at random instead of the full grid"))
         .arg(Arg::new("seed").long("seed").value_name("S").value_parser(clap::value_parser!(u64)).help("Seed of the random search (not of the trials; pass --seed after -- for those)"))

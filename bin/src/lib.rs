@@ -5,6 +5,7 @@
 //! --max-parallel N` start child processes of this binary (`children.rs`).
 
 pub mod analogues;
+pub mod bayes;
 pub mod children;
 pub mod cli;
 pub mod error;
@@ -237,43 +238,67 @@ fn data_command(m: &ArgMatches) -> Result<(), CliError> {
     }
 }
 
+/// The `train` child of one sweep trial, validated (a typo in trial 7 should not surface an hour in), and
+/// the trial's run directory.
+struct TrialSetup<'a> {
+    train_args: &'a [String],
+    prefix: &'a str,
+    width: usize,
+    gpus: &'a [String],
+    log_dir: &'a Path,
+    logs: bool,
+}
+
+impl TrialSetup<'_> {
+    fn job(&self, i: usize, t: &sweep::Trial) -> Result<(children::Job, PathBuf), CliError> {
+        let name = format!("{}-{i:0w$}", self.prefix, w = self.width);
+        let mut args = self.train_args.to_vec();
+        args.extend(sweep::trial_args(t));
+        args.extend(["--run_name".into(), name.clone()]);
+        if !self.gpus.is_empty() {
+            args.extend(["--gpus".into(), self.gpus[i % self.gpus.len()].clone()]);
+        }
+        let ra = cli::parse_train_args(&args).map_err(|e| CliError::Usage(format!("trial {name} ({}): {}", sweep::describe(t), e.report())))?;
+        let runs = config::from_cli_and_files(&ra.input).map_err(|e| CliError::Usage(format!("error: trial {name} ({}): {e}", sweep::describe(t))))?;
+        let run_dir = runs.first().map(|r| r.run_dir.clone()).unwrap_or_default();
+        // Trials must not share a checkpoint directory (SaTformer's seed default is `checkpoints`): unless the
+        // user chose one, each trial keeps its checkpoints in its own run directory.
+        let chosen = self.train_args.iter().any(|a| a.replace('-', "_").starts_with("__checkpoint_dir"));
+        if !chosen && !runs.is_empty() {
+            args.extend(["--checkpoint_dir".into(), run_dir.join("checkpoints").display().to_string()]);
+        }
+        let mut full = vec!["train".to_string()];
+        full.extend(args);
+        let log = self.logs.then(|| self.log_dir.join(format!("{name}.log")));
+        Ok((children::Job { name, args: full, log }, run_dir))
+    }
+}
+
 fn sweep_command(m: &ArgMatches) -> Result<(), CliError> {
     let train_args: Vec<String> = m.get_many::<String>("train_args").map(|v| v.cloned().collect()).unwrap_or_default();
     let params = m.get_many::<String>("grid").map(|v| v.map(|s| sweep::parse_param(s)).collect::<Result<Vec<_>, _>>()).transpose()?.unwrap_or_default();
     if params.is_empty() {
         return Err(CliError::Usage("error: `sweep` needs at least one --grid KEY=VALUES".into()));
     }
-    let trials = match m.get_one::<u32>("random") {
-        Some(n) => sweep::random(&params, *n, m.get_one::<u64>("seed").copied().unwrap_or(0)),
-        None => sweep::grid(&params)?,
-    };
+    let seed = m.get_one::<u64>("seed").copied().unwrap_or(0);
+    let method = m.get_one::<String>("method").map(String::as_str).unwrap_or(if m.contains_id("random") { "random" } else { "grid" });
     let prefix = m.get_one::<String>("name").cloned().unwrap_or_else(|| "sweep".into());
     let log_dir = m.get_one::<String>("log-dir").map(PathBuf::from).unwrap_or_else(|| Path::new("experiments/sweeps").join(&prefix));
     let max_parallel = m.get_one::<u32>("max-parallel").copied().unwrap_or(1) as usize;
     let gpus: Vec<String> = m.get_one::<String>("gpus").map(|g| g.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
-    let width = trials.len().to_string().len().max(2);
+    let exe = std::env::current_exe().map_err(|e| CliError::Failed(format!("cannot find this executable: {e}")))?;
+    if method == "bayes" {
+        return bayes_sweep(m, params, seed, &train_args, &prefix, &log_dir, &gpus, &exe);
+    }
+    let trials = match (method, m.get_one::<u32>("random")) {
+        ("random", Some(n)) => sweep::random(&params, *n, seed),
+        ("random", None) => return Err(CliError::Usage("error: --method random needs --random N (the number of trials)".into())),
+        _ => sweep::grid(&params)?,
+    };
+    let setup = TrialSetup { train_args: &train_args, prefix: &prefix, width: trials.len().to_string().len().max(2), gpus: &gpus, log_dir: &log_dir, logs: max_parallel > 1 };
     let mut jobs = Vec::with_capacity(trials.len());
     for (i, t) in trials.iter().enumerate() {
-        let name = format!("{prefix}-{i:0width$}");
-        let mut args = train_args.clone();
-        args.extend(sweep::trial_args(t));
-        args.extend(["--run_name".into(), name.clone()]);
-        if !gpus.is_empty() {
-            args.extend(["--gpus".into(), gpus[i % gpus.len()].clone()]);
-        }
-        // Validate every trial before starting any: a typo in trial 7 should not surface an hour in.
-        let ra = cli::parse_train_args(&args).map_err(|e| CliError::Usage(format!("trial {name} ({}): {}", sweep::describe(t), e.report())))?;
-        let runs = config::from_cli_and_files(&ra.input).map_err(|e| CliError::Usage(format!("error: trial {name} ({}): {e}", sweep::describe(t))))?;
-        // Trials must not share a checkpoint directory (SaTformer's seed default is `checkpoints`): unless the
-        // user chose one, each trial keeps its checkpoints in its own run directory.
-        let chosen = train_args.iter().any(|a| a.replace('-', "_").starts_with("__checkpoint_dir"));
-        if let (false, Some(r)) = (chosen, runs.first()) {
-            args.extend(["--checkpoint_dir".into(), r.run_dir.join("checkpoints").display().to_string()]);
-        }
-        let mut full = vec!["train".to_string()];
-        full.extend(args);
-        let log = (max_parallel > 1).then(|| log_dir.join(format!("{name}.log")));
-        jobs.push((t.clone(), children::Job { name, args: full, log }));
+        jobs.push((t.clone(), setup.job(i, t)?.0));
     }
     if m.get_flag("dry-run") {
         for (_, j) in &jobs {
@@ -281,21 +306,74 @@ fn sweep_command(m: &ArgMatches) -> Result<(), CliError> {
         }
         return Ok(());
     }
-    let exe = std::env::current_exe().map_err(|e| CliError::Failed(format!("cannot find this executable: {e}")))?;
     eprintln!("sweep: {} trials, {} at a time", jobs.len(), max_parallel);
     let only_jobs: Vec<children::Job> = jobs.iter().map(|(_, j)| j.clone()).collect();
     let outcomes = children::run_jobs(&exe, &only_jobs, max_parallel, |o| eprintln!("  {} {}", o.name, status_text(o)));
-    let summary = sweep_summary(&jobs.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>(), &outcomes);
-    println!("{summary}");
-    std::fs::create_dir_all(&log_dir).ok();
+    let trials: Vec<sweep::Trial> = jobs.iter().map(|(t, _)| t.clone()).collect();
+    finish_sweep(&trials, &outcomes, &[], &log_dir)
+}
+
+/// `--method bayes`: `--trials N` one after another, each chosen from the scores of the ones before.
+#[allow(clippy::too_many_arguments)]
+fn bayes_sweep(
+    m: &ArgMatches,
+    params: Vec<sweep::Param>,
+    seed: u64,
+    train_args: &[String],
+    prefix: &str,
+    log_dir: &Path,
+    gpus: &[String],
+    exe: &Path,
+) -> Result<(), CliError> {
+    let n = m.get_one::<u32>("trials").copied().ok_or_else(|| CliError::Usage("error: --method bayes needs --trials N".into()))? as usize;
+    let metric = m.get_one::<String>("metric").cloned().unwrap_or_else(|| "val_loss".into());
+    let maximize = match m.get_one::<String>("goal").map(String::as_str) {
+        Some("maximize") => true,
+        Some("minimize") => false,
+        Some(g) => return Err(CliError::Usage(format!("error: --goal {g}: expected maximize or minimize"))),
+        // wandb's sweep config names a goal; without one, losses and errors go down, scores up
+        None => !["loss", "rmse", "mae", "mse", "crps"].iter().any(|k| metric.contains(k)),
+    };
+    let init = m.get_one::<u32>("init").copied().unwrap_or(((n / 3).max(2)) as u32) as usize;
+    if m.get_flag("dry-run") {
+        return Err(CliError::Usage("error: --dry-run cannot show a Bayesian sweep: each trial depends on the scores of the ones before".into()));
+    }
+    let setup = TrialSetup { train_args, prefix, width: n.to_string().len().max(2), gpus, log_dir, logs: true };
+    let mut b = bayes::Bayes::new(params, seed, init, maximize);
+    let (mut trials, mut outcomes, mut scores) = (Vec::new(), Vec::new(), Vec::new());
+    eprintln!("sweep: {n} trials, Bayesian ({} {metric}; the first {init} random), one at a time", if maximize { "maximize" } else { "minimize" });
+    for i in 0..n {
+        let t = b.suggest();
+        let (job, run_dir) = setup.job(i, &t)?;
+        let o = children::run_jobs(exe, std::slice::from_ref(&job), 1, |_| {}).remove(0);
+        let score = if o.ok() { bayes::best_logged(&run_dir, &metric, maximize) } else { None };
+        b.observe(score);
+        let shown = score.map_or_else(|| format!("no {metric}"), |v| format!("{metric} {v:.6}"));
+        eprintln!("  {} {} {}: {shown}", o.name, status_text(&o), sweep::describe(&t));
+        trials.push(t);
+        outcomes.push(o);
+        scores.push(score);
+    }
+    let best = scores.iter().enumerate().filter_map(|(i, s)| Some((i, (*s)?))).reduce(|a, c| if (c.1 > a.1) == maximize && c.1 != a.1 { c } else { a });
+    if let Some((i, v)) = best {
+        eprintln!("best: {} ({}) {metric} {v:.6}", outcomes[i].name, sweep::describe(&trials[i]));
+    }
+    finish_sweep(&trials, &outcomes, &scores, log_dir)
+}
+
+/// The summary table and `summary.csv` (with each trial's score when there is one); an error if any failed.
+fn finish_sweep(trials: &[sweep::Trial], outcomes: &[children::Outcome], scores: &[Option<f64>], log_dir: &Path) -> Result<(), CliError> {
+    println!("{}", sweep_summary(trials, outcomes));
+    std::fs::create_dir_all(log_dir).ok();
     let csv = log_dir.join("summary.csv");
-    let mut text = String::from("run_name,params,exit_code,seconds\n");
-    for ((t, _), o) in jobs.iter().zip(&outcomes) {
+    let mut text = String::from("run_name,params,exit_code,seconds,score\n");
+    for (i, (t, o)) in trials.iter().zip(outcomes).enumerate() {
         let code = match &o.status {
             Ok(c) => c.to_string(),
             Err(_) => "error".into(),
         };
-        text += &format!("{},\"{}\",{code},{:.1}\n", o.name, sweep::describe(t).replace('"', "\"\""), o.seconds);
+        let score = scores.get(i).copied().flatten().map(|v| v.to_string()).unwrap_or_default();
+        text += &format!("{},\"{}\",{code},{:.1},{score}\n", o.name, sweep::describe(t).replace('"', "\"\""), o.seconds);
     }
     if let Err(e) = std::fs::write(&csv, text) {
         eprintln!("warning: cannot write {}: {e}", csv.display());

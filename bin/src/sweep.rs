@@ -76,9 +76,9 @@ pub fn grid(params: &[Param]) -> Result<Vec<Trial>, CliError> {
 }
 
 /// SplitMix64, seeded by --seed: reproducible trial draws without the tensor RNG.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 impl Rng {
-    fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -86,13 +86,13 @@ impl Rng {
         z ^ (z >> 31)
     }
     /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
+    pub(crate) fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
 /// A number short enough for a run name and exact enough for a hyperparameter (5 significant digits).
-fn fmt_float(x: f64) -> String {
+pub(crate) fn fmt_float(x: f64) -> String {
     let s = format!("{x:.4e}");
     // 1.0000e-4 -> 1e-4; YAML and Rust both read either form.
     match s.split_once('e') {

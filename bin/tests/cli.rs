@@ -353,3 +353,35 @@ fn atmodist_multi_model_failure_is_isolated_and_analogues_run() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("without analogue-index metadata"));
 }
+
+/// `sweep --method bayes`: trials one after another, each scored from its metrics.csv, the best reported,
+/// every score in summary.csv.
+#[test]
+fn bayes_sweep_scores_each_trial() {
+    let dir = tmp("bayes-sweep");
+    std::fs::write(
+        dir.join("tiny.yaml"),
+        "model:\n  type: sitsformer\n  img_size: 16\n  patch_size: 8\n  in_channels: 4\n  num_classes: 5\n  embed_dim: 16\n  num_layers: 1\n  num_heads: 2\n  max_seq_len: 4\n  warmup_epochs: 0\n\
+         training:\n  max_epochs: 1\n  batch_size: 16\n  enable_progress_bar: false\ndata:\n  synthetic: true\n  synthetic_samples: 96\n",
+    )
+    .unwrap();
+    let out = bin()
+        .current_dir(&dir)
+        .args(["sweep", "--method", "bayes", "--trials", "4", "--init", "2", "--grid", "lr=log:1e-5:1e-1", "--metric", "val_loss", "--name", "bo", "--", "--config", "tiny.yaml", "--data-path", "t.h5"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("minimize val_loss") && err.contains("best: bo-"), "{err}");
+    let csv = std::fs::read_to_string(dir.join("experiments/sweeps/bo/summary.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "run_name,params,exit_code,seconds,score");
+    assert_eq!(rows.len(), 5);
+    for r in &rows[1..] {
+        let score: f64 = r.rsplit(',').next().unwrap().parse().unwrap_or_else(|_| panic!("no score in {r}"));
+        assert!(score.is_finite() && score > 0.0, "{r}");
+    }
+    let out = bin().current_dir(&dir).args(["sweep", "--method", "bayes", "--grid", "lr=log:1e-5:1e-1", "--", "--config", "tiny.yaml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs --trials N"));
+}
