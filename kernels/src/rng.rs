@@ -321,11 +321,38 @@ pub fn fill_dropout_mask_f32(mask_out: &mut [f32], state: RngState, p: f64) -> R
     let scale = if keep > 0.0 { (1.0 / keep) as f32 } else { 0.0 };
     // w 2^-32 < keep  <=>  w < keep 2^32 (exact in f64)  <=>  w < ceil(keep 2^32): one integer compare
     let below = (keep * 4294967296.0).ceil() as u64;
-    fill_blocks(mask_out, state, 4, |words, dst| {
-        for (d, &w) in dst.iter_mut().zip(words) {
-            *d = if (w as u64) < below { scale } else { 0.0 };
+    let isa = isa();
+    fill_blocks(mask_out, state, 4, |words, dst| mask_words(isa, words, dst, below, scale))
+}
+
+#[inline(always)]
+fn mask_body(words: &[u32], dst: &mut [f32], below: u64, scale: f32) {
+    for (d, &w) in dst.iter_mut().zip(words) {
+        *d = if (w as u64) < below { scale } else { 0.0 };
+    }
+}
+
+/// [`mask_body`] compiled for the best ISA (a vector compare and select; the same values on every path).
+fn mask_words(isa: Isa, words: &[u32], dst: &mut [f32], below: u64, scale: f32) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx2")]
+        unsafe fn v512(words: &[u32], dst: &mut [f32], below: u64, scale: f32) {
+            mask_body(words, dst, below, scale)
         }
-    })
+        #[target_feature(enable = "avx2")]
+        unsafe fn v256(words: &[u32], dst: &mut [f32], below: u64, scale: f32) {
+            mask_body(words, dst, below, scale)
+        }
+        match isa {
+            // SAFETY: a non-scalar `Isa` comes from vmath's run-time feature detection.
+            Isa::Avx512 => return unsafe { v512(words, dst, below, scale) },
+            Isa::Avx2 => return unsafe { v256(words, dst, below, scale) },
+            Isa::Scalar => {}
+        }
+    }
+    let _ = isa;
+    mask_body(words, dst, below, scale)
 }
 
 /// Integers uniform in `[low, high)`: `low + (U % (high - low))` with `U` the u64 of words
