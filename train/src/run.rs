@@ -451,11 +451,7 @@ fn confusion_png<M: TrainModule<Batch = data::Batch>>(task: &M, val: &DataLoader
 /// add-one smoothing, so the CRPS is finite), scored with the same metric as the model.
 fn satformer_baseline(s: &Splits, num_classes: usize) -> Result<BTreeMap<String, f64>> {
     let Some(val) = &s.val else { return Ok(BTreeMap::new()) };
-    let label = |i: usize| -> Result<i64> {
-        let sample = s.dataset.get(i, 0)?;
-        let y = sample.iter().find(|(n, _)| n == "y").map(|(_, t)| t.clone()).ok_or_else(|| Error::data("sample without 'y'"))?;
-        Ok(y.item::<i64>()?)
-    };
+    let label = |i: usize| label_of(&s.dataset, i, "y");
     let mut counts = vec![1.0f64; num_classes];
     for &i in &s.train_idx {
         let y = label(i)?;
@@ -518,18 +514,25 @@ fn checkpoint_to_evaluate(cfg: &RunConfig) -> Result<PathBuf> {
 /// A SaTformer task with the weights of checkpoint `path`; its network is rebuilt from the checkpoint's
 /// hyperparameters (the config's `model:` keys are only the fallback for keys the checkpoint lacks).
 fn satformer_from_checkpoint(cfg: &RunConfig, path: &Path) -> Result<SatformerTask> {
-    crate::trainer::load_from_checkpoint(path, |hp| {
-        let mut run = cfg.clone();
-        if hp.get("model").and_then(|m| m.as_str()) != Some("satformer") {
-            return Err(Error::checkpoint(path, format!("holds a '{}' model, not satformer", hp.get("model").unwrap_or(&serde_json::Value::Null))));
+    crate::trainer::load_from_checkpoint(path, |hp| SatformerTask::new(&checkpoint_run(cfg, hp, path, "satformer")?, EVAL_LENGTH, 0))
+}
+
+/// The run length a task rebuilt for evaluation is given (schedulers are never stepped).
+const EVAL_LENGTH: RunLength = RunLength { steps_per_epoch: 1, max_epochs: 1, max_steps: -1 };
+
+/// `cfg` with the network hyperparameters a checkpoint of model `name` saved (`hp`): the config's `model:`
+/// keys are only the fallback for keys the checkpoint lacks. A checkpoint of another model is an error.
+fn checkpoint_run(cfg: &RunConfig, hp: &serde_json::Value, path: &Path, name: &str) -> Result<RunConfig> {
+    if hp.get("model").and_then(|m| m.as_str()) != Some(name) {
+        return Err(Error::checkpoint(path, format!("holds a '{}' model, not {name}", hp.get("model").unwrap_or(&serde_json::Value::Null))));
+    }
+    let mut run = cfg.clone();
+    for (k, v) in run.model.hparams.iter_mut() {
+        if let Some(saved) = hp.get(k) {
+            *v = saved.clone();
         }
-        for k in cfg.model.hparams.keys().cloned().collect::<Vec<_>>() {
-            if let Some(v) = hp.get(&k) {
-                run.model.hparams.insert(k, v.clone());
-            }
-        }
-        SatformerTask::new(&run, RunLength { steps_per_epoch: 1, max_epochs: 1, max_steps: -1 }, 0)
-    })
+    }
+    Ok(run)
 }
 
 /// An AtmoDist task with the weights of `path`: a wrt checkpoint (`.ckpt`), or a plain safetensors state_dict
@@ -538,7 +541,7 @@ fn satformer_from_checkpoint(cfg: &RunConfig, path: &Path) -> Result<SatformerTa
 /// `res_out_channels_list` loads whatever the config says; the saved hyperparameters add what shapes cannot
 /// tell (the stem stride, the data's time step).
 pub fn atmodist_from_checkpoint(cfg: &RunConfig, path: &Path) -> Result<AtmodistTask> {
-    let len = RunLength { steps_per_epoch: 1, max_epochs: 1, max_steps: -1 };
+    let len = EVAL_LENGTH;
     let wrt_ckpt = Checkpoint::load(path);
     let (sd, hp) = match wrt_ckpt {
         Ok(ck) => {
@@ -582,15 +585,7 @@ pub fn atmodist_from_checkpoint(cfg: &RunConfig, path: &Path) -> Result<Atmodist
 /// weights included, so `val_loss` is the training run's).
 fn sitsformer_from_checkpoint(cfg: &RunConfig, path: &Path) -> Result<SitsformerTask> {
     crate::trainer::load_from_checkpoint(path, |hp| {
-        if hp.get("model").and_then(|m| m.as_str()) != Some("sitsformer") {
-            return Err(Error::checkpoint(path, format!("holds a '{}' model, not sitsformer", hp.get("model").unwrap_or(&serde_json::Value::Null))));
-        }
-        let mut run = cfg.clone();
-        for k in cfg.model.hparams.keys().cloned().collect::<Vec<_>>() {
-            if let Some(v) = hp.get(&k) {
-                run.model.hparams.insert(k, v.clone());
-            }
-        }
+        let mut run = checkpoint_run(cfg, hp, path, "sitsformer")?;
         if let Some(s) = hp.get("label_smoothing").and_then(|v| v.as_f64()) {
             run.loss.label_smoothing = s;
         }
@@ -598,7 +593,7 @@ fn sitsformer_from_checkpoint(cfg: &RunConfig, path: &Path) -> Result<Sitsformer
             Some(w) => Some(Tensor::from_vec(w.clone(), &[w.len()])?),
             None => None,
         };
-        SitsformerTask::new(&run, RunLength { steps_per_epoch: 1, max_epochs: 1, max_steps: -1 }, 0, weights)
+        SitsformerTask::new(&run, EVAL_LENGTH, 0, weights)
     })
 }
 

@@ -13,7 +13,7 @@ use crate::config::RunConfig;
 use crate::data::Batch;
 use crate::metrics::{Classification, ClassificationConfig, Metric, Renamed};
 use crate::trainer::{OptimSetup, Stage, StepLog, TrainModule};
-use crate::{Error, Result};
+use crate::Result;
 use serde_json::{json, Value};
 use wrt_autograd::{fused::Reduction, Var};
 use wrt_models::atmodist::{Atmodist, AtmodistConfig, AtmodistOutput};
@@ -81,7 +81,7 @@ fn accuracy(logits: &Tensor, y: &Tensor) -> Result<f64> {
 
 /// `AtmodistConfig` from the validated `model:` hyperparameters; an error names the key.
 pub fn model_config(h: &serde_json::Map<String, Value>) -> Result<AtmodistConfig> {
-    serde_json::from_value(Value::Object(h.clone())).map_err(|e| Error::config("model (atmodist)", e.to_string()))
+    super::network_config("model (atmodist)", h)
 }
 
 impl Module for AtmodistTask {
@@ -95,16 +95,12 @@ impl TrainModule for AtmodistTask {
 
     /// `{"model": "atmodist", <the network's hyperparameters, resolved>, "optimizer": ..., ...}`.
     fn hparams(&self) -> Value {
-        let mut h = serde_json::Map::new();
-        h.insert("model".into(), json!("atmodist"));
-        if let Ok(Value::Object(m)) = serde_json::to_value(self.model.config()) {
-            h.extend(m);
-        }
-        h.insert("optimizer".into(), serde_json::to_value(self.run.optimizer.kind).unwrap_or(Value::Null));
-        h.insert("learning_rate".into(), json!(self.run.optimizer.lr));
+        let network = match serde_json::to_value(self.model.config()) {
+            Ok(Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        let mut h = super::base_hparams("atmodist", network, &self.run);
         h.insert("momentum".into(), json!(self.run.optimizer.momentum));
-        h.insert("weight_decay".into(), json!(self.run.optimizer.weight_decay));
-        h.insert("batch_size".into(), json!(self.run.loader.batch_size));
         if let Some(hours) = self.step_hours {
             h.insert("frequency_hours".into(), json!(hours));
         }

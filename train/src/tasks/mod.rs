@@ -50,6 +50,25 @@ impl RunLength {
     }
 }
 
+/// The hyperparameters every task saves with its checkpoints: `{"model": name, <network>, "optimizer",
+/// "learning_rate", "weight_decay", "batch_size"}`; each task adds its own after.
+pub fn base_hparams(name: &str, network: serde_json::Map<String, serde_json::Value>, run: &RunConfig) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::json;
+    let mut h = serde_json::Map::new();
+    h.insert("model".into(), json!(name));
+    h.extend(network);
+    h.insert("optimizer".into(), serde_json::to_value(run.optimizer.kind).unwrap_or(serde_json::Value::Null));
+    h.insert("learning_rate".into(), json!(run.optimizer.lr));
+    h.insert("weight_decay".into(), json!(run.optimizer.weight_decay));
+    h.insert("batch_size".into(), json!(run.loader.batch_size));
+    h
+}
+
+/// A network config from the validated `model:` hyperparameters; an error names `key` (`model (satformer)`).
+pub fn network_config<T: serde::de::DeserializeOwned>(key: &'static str, h: &serde_json::Map<String, serde_json::Value>) -> Result<T> {
+    serde_json::from_value(serde_json::Value::Object(h.clone())).map_err(|e| Error::config(key, e.to_string()))
+}
+
 /// The optimizer over `params` (one param group) and the scheduler the config asks for.
 pub fn optim_setup(cfg: &RunConfig, params: Vec<Var>, len: RunLength) -> Result<OptimSetup> {
     let o = &cfg.optimizer;

@@ -10,7 +10,7 @@ use crate::config::RunConfig;
 use crate::data::Batch;
 use crate::metrics::{BinnedPrecip, BinnedPrecipConfig, Metric};
 use crate::trainer::{OptimSetup, Stage, StepLog, TrainModule};
-use crate::{Error, Result};
+use crate::Result;
 use serde_json::{json, Value};
 use wrt_autograd::{fused::Reduction, Var};
 use wrt_models::{Satformer, SatformerConfig};
@@ -53,7 +53,7 @@ pub fn model_config(h: &serde_json::Map<String, Value>) -> Result<SatformerConfi
     if h.get("attn").and_then(Value::as_str) == Some("ST2") {
         h.insert("attn".into(), Value::String("ST^2".into()));
     }
-    serde_json::from_value(Value::Object(h)).map_err(|e| Error::config("model (satformer)", e.to_string()))
+    super::network_config("model (satformer)", &h)
 }
 
 impl Module for SatformerTask {
@@ -68,13 +68,7 @@ impl TrainModule for SatformerTask {
     /// `{"model": "satformer", <model hyperparameters>, "optimizer": ..., "learning_rate": ...}`: enough for
     /// `load_from_checkpoint` to rebuild the network, and what TensorBoard's hparams view shows.
     fn hparams(&self) -> Value {
-        let mut h = serde_json::Map::new();
-        h.insert("model".into(), json!("satformer"));
-        h.extend(self.run.model.hparams.clone());
-        h.insert("optimizer".into(), serde_json::to_value(self.run.optimizer.kind).unwrap_or(Value::Null));
-        h.insert("learning_rate".into(), json!(self.run.optimizer.lr));
-        h.insert("weight_decay".into(), json!(self.run.optimizer.weight_decay));
-        h.insert("batch_size".into(), json!(self.run.loader.batch_size));
+        let mut h = super::base_hparams("satformer", self.run.model.hparams.clone(), &self.run);
         h.insert("accumulate_grad_batches".into(), json!(self.run.trainer.accumulate_grad_batches));
         Value::Object(h)
     }

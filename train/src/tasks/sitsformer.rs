@@ -11,7 +11,7 @@ use crate::config::RunConfig;
 use crate::data::Batch;
 use crate::metrics::{Classification, ClassificationConfig, Metric, Renamed, RocAuc};
 use crate::trainer::{OptimSetup, Stage, StepLog, TrainModule};
-use crate::{Error, Result};
+use crate::Result;
 use serde_json::{json, Value};
 use wrt_autograd::{fused::Reduction, Var};
 use wrt_models::sitsformer::{Sitsformer, SitsformerConfig};
@@ -62,7 +62,7 @@ pub fn balanced_weights(labels: impl Iterator<Item = i64>, num_classes: usize) -
 
 /// `SitsformerConfig` from the validated `model:` hyperparameters; an error names the key.
 pub fn model_config(h: &serde_json::Map<String, Value>) -> Result<SitsformerConfig> {
-    serde_json::from_value(Value::Object(h.clone())).map_err(|e| Error::config("model (sitsformer)", e.to_string()))
+    super::network_config("model (sitsformer)", h)
 }
 
 impl Module for SitsformerTask {
@@ -75,13 +75,7 @@ impl TrainModule for SitsformerTask {
     type Batch = Batch;
 
     fn hparams(&self) -> Value {
-        let mut h = serde_json::Map::new();
-        h.insert("model".into(), json!("sitsformer"));
-        h.extend(self.run.model.hparams.clone());
-        h.insert("optimizer".into(), serde_json::to_value(self.run.optimizer.kind).unwrap_or(Value::Null));
-        h.insert("learning_rate".into(), json!(self.run.optimizer.lr));
-        h.insert("weight_decay".into(), json!(self.run.optimizer.weight_decay));
-        h.insert("batch_size".into(), json!(self.run.loader.batch_size));
+        let mut h = super::base_hparams("sitsformer", self.run.model.hparams.clone(), &self.run);
         h.insert("label_smoothing".into(), json!(self.run.loss.label_smoothing));
         if let Some(w) = &self.weights {
             h.insert("class_weights".into(), json!(w.to_vec::<f32>().unwrap_or_default()));
