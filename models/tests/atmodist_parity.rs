@@ -19,30 +19,16 @@ use wrt_models::atmodist::{config_from_state_dict, Atmodist, AtmodistConfig};
 use wrt_nn::loss::{cross_entropy, Reduction};
 use wrt_nn::ModuleExt;
 use wrt_tensor::{Generator, Tensor};
-use wrt_testkit::{closeness, grad_closeness_in, max_abs, Closeness};
-
-fn dir() -> String {
-    format!("{}/../tests/fixtures/atmodist", env!("CARGO_MANIFEST_DIR"))
-}
+use wrt_testkit::{closeness, grad_closeness_in, key_shapes, max_abs, model_manifest, model_tensors, prefixed, strings, Closeness};
 
 fn manifest() -> Value {
-    let p = format!("{}/manifest.json", dir());
-    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e} (regenerate with tools/parity/gen_atmodist.py)"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{p}: {e}"))
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array().expect("a list of strings").iter().map(|s| s.as_str().expect("a string").to_string()).collect()
+    model_manifest("atmodist")
 }
 
 fn fixture() -> BTreeMap<String, Tensor> {
-    let path = format!("{}/small.safetensors", dir());
-    wrt_tensor::io::load(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    model_tensors("atmodist", "small.safetensors")
 }
 
-fn prefixed(fx: &BTreeMap<String, Tensor>, prefix: &str) -> BTreeMap<String, Tensor> {
-    fx.iter().filter_map(|(k, v)| Some((k.strip_prefix(prefix)?.to_string(), v.clone()))).collect()
-}
 
 #[test]
 fn small_model_matches_pytorch() {
@@ -134,12 +120,7 @@ fn seed_configs_match_pytorch() {
         let cfg: AtmodistConfig = serde_json::from_value(want["config"].clone()).unwrap();
         let model = Atmodist::new(cfg.clone(), &mut Generator::new(0)).unwrap();
         let got: Vec<(String, Vec<usize>)> = model.state_dict().into_iter().map(|(k, t)| (k, t.shape().to_vec())).collect();
-        let want_sd: Vec<(String, Vec<usize>)> = want["state_dict"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| (e[0].as_str().unwrap().to_string(), e[1].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect()))
-            .collect();
+        let want_sd = key_shapes(&want["state_dict"]);
         assert_eq!(got, want_sd, "{name}: state_dict keys, order and shapes");
         assert_eq!(model.num_parameters() as u64, want["num_parameters"].as_u64().unwrap(), "{name}: parameter count");
         assert_eq!(model.embed_dim(32, 32).map(|d| d as u64), want["embed_dim"].as_u64(), "{name}: embedding size");

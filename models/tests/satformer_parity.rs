@@ -10,27 +10,17 @@
 //! `cargo test -p wrt-models --test satformer_parity -- --nocapture` prints the worst errors per variant.
 
 use serde_json::Value;
-use std::collections::BTreeMap;
 use wrt_autograd::Var;
 use wrt_models::satformer::{AttnKind, Satformer, SatformerConfig};
 use wrt_nn::loss::{cross_entropy, Reduction};
 use wrt_nn::ModuleExt;
-use wrt_tensor::{Generator, Tensor};
-use wrt_testkit::{closeness, grad_closeness};
-
-fn dir() -> String {
-    format!("{}/../tests/fixtures/satformer", env!("CARGO_MANIFEST_DIR"))
-}
+use wrt_tensor::Generator;
+use wrt_testkit::{closeness, grad_closeness, key_shapes, model_fixture_dir, model_manifest, model_tensors, prefixed, strings};
 
 fn manifest() -> Value {
-    let p = format!("{}/manifest.json", dir());
-    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e} (regenerate with tools/parity/gen_satformer.py)"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{p}: {e}"))
+    model_manifest("satformer")
 }
 
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array().expect("a list of strings").iter().map(|s| s.as_str().expect("a string").to_string()).collect()
-}
 
 fn small_config(m: &Value, attn: AttnKind) -> SatformerConfig {
     let mut c = m["config"].clone();
@@ -44,14 +34,14 @@ fn run_variant(attn: AttnKind) {
     assert_eq!(case["attn"].as_str(), Some(attn.as_str()));
     let tol = &m["tolerances"];
     let t = |k: &str, f: &str| tol[k][f].as_f64().unwrap_or_else(|| panic!("tolerance {k}.{f}"));
-    let path = format!("{}/{}", dir(), case["file"].as_str().expect("file"));
-    let fx = wrt_tensor::io::load(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let get = |k: &str| fx.get(k).unwrap_or_else(|| panic!("{path}: no tensor {k}")).clone();
+    let file = case["file"].as_str().expect("file");
+    let fx = model_tensors("satformer", file);
+    let path = model_fixture_dir("satformer").join(file);
+    let get = |k: &str| fx.get(k).unwrap_or_else(|| panic!("{}: no tensor {k}", path.display())).clone();
 
     let model = Satformer::new(small_config(&m, attn), &mut Generator::new(7)).unwrap();
     model.eval();
-    let sd: BTreeMap<String, Tensor> = fx.iter().filter_map(|(k, v)| Some((k.strip_prefix("state.")?.to_string(), v.clone()))).collect();
-    model.load_state_dict(&sd, true).unwrap();
+    model.load_state_dict(&prefixed(&fx, "state."), true).unwrap();
     let keys: Vec<String> = model.state_dict().into_iter().map(|(k, _)| k).collect();
     assert_eq!(keys, strings(&case["keys"]), "state_dict keys and order");
     let params: Vec<String> = model.named_parameters().into_iter().map(|(k, _)| k).collect();
@@ -131,12 +121,7 @@ fn default_config_state_dict_matches_pytorch() {
         let want = &m["default"][attn.slug()];
         let model = Satformer::new(SatformerConfig { attn, ..SatformerConfig::default() }, &mut Generator::new(0)).unwrap();
         let got: Vec<(String, Vec<usize>)> = model.state_dict().into_iter().map(|(k, t)| (k, t.shape().to_vec())).collect();
-        let want_sd: Vec<(String, Vec<usize>)> = want["state_dict"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| (e[0].as_str().unwrap().to_string(), e[1].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect()))
-            .collect();
+        let want_sd = key_shapes(&want["state_dict"]);
         assert_eq!(got, want_sd, "{attn}: state_dict keys, order and shapes");
         assert_eq!(model.num_parameters() as u64, want["num_parameters"].as_u64().unwrap(), "{attn}: parameter count");
         println!("{:>4}: {} parameters, {} state_dict entries", attn.as_str(), model.num_parameters(), got.len());

@@ -14,30 +14,19 @@ use wrt_models::sitsformer::{sinusoidal_table, Sitsformer, SitsformerConfig};
 use wrt_nn::loss::{cross_entropy, Reduction};
 use wrt_nn::ModuleExt;
 use wrt_tensor::{DType, Generator, Tensor};
-use wrt_testkit::{closeness, grad_closeness, grad_closeness_in, max_abs, Closeness};
-
-fn dir() -> String {
-    format!("{}/../tests/fixtures/sitsformer", env!("CARGO_MANIFEST_DIR"))
-}
+use wrt_testkit::{closeness, grad_closeness, grad_closeness_in, key_shapes, max_abs, model_manifest, model_tensors, prefixed, strings, Closeness};
 
 fn manifest() -> Value {
-    let p = format!("{}/manifest.json", dir());
-    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e} (regenerate with tools/parity/gen_sitsformer.py)"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{p}: {e}"))
+    model_manifest("sitsformer")
 }
 
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array().expect("a list of strings").iter().map(|s| s.as_str().expect("a string").to_string()).collect()
-}
 
 fn small() -> (Value, BTreeMap<String, Tensor>, Sitsformer) {
     let m = manifest();
-    let path = format!("{}/small.safetensors", dir());
-    let fx = wrt_tensor::io::load(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let fx = model_tensors("sitsformer", "small.safetensors");
     let cfg: SitsformerConfig = serde_json::from_value(m["config"].clone()).expect("the manifest's config deserialises");
     let model = Sitsformer::new(cfg, &mut Generator::new(7)).unwrap();
-    let sd: BTreeMap<String, Tensor> = fx.iter().filter_map(|(k, v)| Some((k.strip_prefix("state.")?.to_string(), v.clone()))).collect();
-    model.load_state_dict(&sd, true).unwrap();
+    model.load_state_dict(&prefixed(&fx, "state."), true).unwrap();
     model.eval();
     (m, fx, model)
 }
@@ -117,12 +106,7 @@ fn tutorial_config_matches_pytorch() {
     let cfg = SitsformerConfig::default();
     let model = Sitsformer::new(cfg, &mut Generator::new(0)).unwrap();
     let got: Vec<(String, Vec<usize>)> = model.state_dict().into_iter().map(|(k, t)| (k, t.shape().to_vec())).collect();
-    let want_sd: Vec<(String, Vec<usize>)> = want["state_dict"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e[0].as_str().unwrap().to_string(), e[1].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect()))
-        .collect();
+    let want_sd = key_shapes(&want["state_dict"]);
     assert_eq!(got, want_sd, "state_dict keys, order and shapes");
     assert_eq!(model.num_parameters() as u64, want["num_parameters"].as_u64().unwrap(), "parameter count (spec: 7,173,642)");
 }

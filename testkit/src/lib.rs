@@ -4,7 +4,9 @@
 //! Whole-model parity tests use [`closeness`] and [`grad_closeness`].
 
 mod closeness;
+mod model_fixtures;
 pub use closeness::{closeness, grad_closeness, grad_closeness_in, max_abs, Closeness};
+pub use model_fixtures::{key_shapes, model_fixture_dir, model_manifest, model_tensors, prefixed, strings};
 
 use serde_json::Value;
 use std::collections::BTreeMap;

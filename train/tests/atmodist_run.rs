@@ -5,9 +5,7 @@
 //! and its encoder drives an exact analogue search. Also: one SGD step of the task equals PyTorch's on the
 //! parity fixture, and config/data mismatches are errors that name the key.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use wrt_tensor::Tensor;
 use wrt_train::analogues::{self, AnalogueIndex, Distance, QueryOptions};
 use wrt_train::config::{self, CliInput, Override, RunConfig};
 use wrt_train::data::{AtmoDistDataset, OpenOptions};
@@ -163,12 +161,10 @@ fn one_sgd_step_matches_pytorch() {
     use wrt_autograd::Var;
     use wrt_nn::ModuleExt;
     use wrt_train::optim::{Optimizer, ParamGroup, Sgd, SgdConfig};
-    let dir = format!("{}/../tests/fixtures/atmodist", env!("CARGO_MANIFEST_DIR"));
-    let fx = wrt_tensor::io::load(format!("{dir}/small.safetensors")).unwrap();
-    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(format!("{dir}/manifest.json")).unwrap()).unwrap();
-    let prefixed = |p: &str| -> BTreeMap<String, Tensor> { fx.iter().filter_map(|(k, v)| Some((k.strip_prefix(p)?.to_string(), v.clone()))).collect() };
+    use wrt_testkit::{model_manifest, model_tensors, prefixed};
+    let (fx, m) = (model_tensors("atmodist", "small.safetensors"), model_manifest("atmodist"));
     let model = wrt_models::Atmodist::new(serde_json::from_value(m["config"].clone()).unwrap(), &mut wrt_tensor::Generator::new(1)).unwrap();
-    model.load_state_dict(&prefixed("state."), true).unwrap();
+    model.load_state_dict(&prefixed(&fx, "state."), true).unwrap();
     let out = model.forward(&Var::constant(fx["input.x1"].clone()), &Var::constant(fx["input.x2"].clone())).unwrap();
     let loss = wrt_nn::loss::cross_entropy(&out.logits, &fx["target"], None, -100, 0.0, wrt_nn::loss::Reduction::Mean).unwrap();
     loss.backward().unwrap();
@@ -176,7 +172,7 @@ fn one_sgd_step_matches_pytorch() {
     let cfg = SgdConfig { lr: sgd["lr"].as_f64().unwrap(), momentum: sgd["momentum"].as_f64().unwrap(), weight_decay: sgd["weight_decay"].as_f64().unwrap(), ..Default::default() };
     let mut opt = Sgd::new(vec![ParamGroup::new(model.parameters(), cfg)]).unwrap();
     opt.step().unwrap();
-    let want = prefixed("sgd.");
+    let want = prefixed(&fx, "sgd.");
     for (name, p) in model.named_parameters() {
         wrt_testkit::closeness(&format!("sgd.{name}"), p.value(), &want[&name], 1e-5, 1e-6);
     }
