@@ -47,14 +47,19 @@ fn main() {
     }
 }
 
-/// Times `step()` (it returns when its forward and backward ended), warmup steps first; returns the
-/// sorted step times in ms.
-fn time_steps(a: &HashMap<String, String>, mut step: impl FnMut(Instant) -> (Duration, Duration)) -> Vec<f64> {
+/// Times training steps, warmup steps first: `logits()` is the forward, then cross-entropy against `y`,
+/// backward, `opt.step()` and `zero_grad`. Returns the sorted step times in ms.
+fn time_steps(a: &HashMap<String, String>, opt: &mut dyn Optimizer, y: &wrt_tensor::Tensor, mut logits: impl FnMut() -> Var) -> Vec<f64> {
     let (steps, warmup): (usize, usize) = (arg(a, "steps", 10), arg(a, "warmup", 2));
     let mut times = Vec::with_capacity(steps);
     for i in 0..warmup + steps {
         let t = Instant::now();
-        let (t_fwd, t_bwd) = step(t);
+        let loss = wrt_nn::loss::cross_entropy(&logits(), y, None, -100, 0.0, Reduction::Mean).expect("loss");
+        let t_fwd = t.elapsed();
+        loss.backward().expect("backward");
+        let t_bwd = t.elapsed();
+        opt.step().expect("step");
+        opt.zero_grad();
         if a.contains_key("phases") {
             let ms = |d: Duration| d.as_secs_f64() * 1e3;
             eprintln!("forward {:.1} ms, backward {:.1} ms, optimizer {:.1} ms", ms(t_fwd), ms(t_bwd - t_fwd), ms(t.elapsed() - t_bwd));
@@ -98,16 +103,7 @@ fn satformer(a: &HashMap<String, String>, threads: usize, start_rss: f64) {
     let mut opt = Adam::adamw(vec![ParamGroup::new(params, AdamConfig { lr: 1e-4, weight_decay: 0.01, ..Default::default() })]).expect("adamw");
     let x = g.randn(&[batch, cfg.num_frames, cfg.channels, cfg.image_size, cfg.image_size], DType::F32).expect("x");
     let y = g.randint(&[batch], 0, cfg.num_classes as i64).expect("y");
-    let times = time_steps(a, |t| {
-        let logits = net.forward(&Var::constant(x.clone())).expect("forward");
-        let loss = wrt_nn::loss::cross_entropy(&logits, &y, None, -100, 0.0, Reduction::Mean).expect("loss");
-        let t_fwd = t.elapsed();
-        loss.backward().expect("backward");
-        let t_bwd = t.elapsed();
-        opt.step().expect("step");
-        opt.zero_grad();
-        (t_fwd, t_bwd)
-    });
+    let times = time_steps(a, &mut opt, &y, || net.forward(&Var::constant(x.clone())).expect("forward"));
     let config = format!(
         "{{\"dim\": {}, \"depth\": {}, \"heads\": {}, \"dim_head\": {}, \"attn\": \"{}\", \"batch\": {batch}}}",
         cfg.dim, cfg.depth, cfg.heads, cfg.dim_head, cfg.attn
@@ -128,16 +124,7 @@ fn atmodist(a: &HashMap<String, String>, threads: usize, start_rss: f64) {
     let x1 = g.randn(&[batch, cfg.res_in_channels, 32, 32], DType::F32).expect("x1");
     let x2 = g.randn(&[batch, cfg.res_in_channels, 32, 32], DType::F32).expect("x2");
     let y = g.randint(&[batch], 0, cfg.num_classes as i64).expect("y");
-    let times = time_steps(a, |t| {
-        let out = net.forward(&Var::constant(x1.clone()), &Var::constant(x2.clone())).expect("forward");
-        let loss = wrt_nn::loss::cross_entropy(&out.logits, &y, None, -100, 0.0, Reduction::Mean).expect("loss");
-        let t_fwd = t.elapsed();
-        loss.backward().expect("backward");
-        let t_bwd = t.elapsed();
-        opt.step().expect("step");
-        opt.zero_grad();
-        (t_fwd, t_bwd)
-    });
+    let times = time_steps(a, &mut opt, &y, || net.forward(&Var::constant(x1.clone()), &Var::constant(x2.clone())).expect("forward").logits);
     report("atmodist", &format!("{{\"channels\": \"{list}\", \"batch\": {batch}}}"), threads, &times, start_rss, n_params);
 }
 
@@ -163,16 +150,7 @@ fn sitsformer(a: &HashMap<String, String>, threads: usize, start_rss: f64) {
     let mask: Vec<f32> = (0..batch * frames).map(|i| if i % frames < valid { 1.0 } else { 0.0 }).collect();
     let mask = wrt_tensor::Tensor::from_vec(mask, &[batch, frames]).expect("mask");
     let y = g.randint(&[batch], 0, cfg.num_classes as i64).expect("y");
-    let times = time_steps(a, |t| {
-        let logits = net.forward(&Var::constant(x.clone()), Some(&mask)).expect("forward");
-        let loss = wrt_nn::loss::cross_entropy(&logits, &y, None, -100, 0.0, Reduction::Mean).expect("loss");
-        let t_fwd = t.elapsed();
-        loss.backward().expect("backward");
-        let t_bwd = t.elapsed();
-        opt.step().expect("step");
-        opt.zero_grad();
-        (t_fwd, t_bwd)
-    });
+    let times = time_steps(a, &mut opt, &y, || net.forward(&Var::constant(x.clone()), Some(&mask)).expect("forward"));
     let config = format!(
         "{{\"img_size\": {}, \"patch_size\": {}, \"frames\": {frames}, \"embed_dim\": {}, \"num_layers\": {}, \"num_heads\": {}, \"batch\": {batch}}}",
         cfg.img_size, cfg.patch_size, cfg.embed_dim, cfg.num_layers, cfg.num_heads
