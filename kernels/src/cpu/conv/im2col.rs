@@ -179,39 +179,37 @@ struct Run {
     offx: isize,
 }
 
-/// Walks every (kernel tap, segment) pair of one channel: the channel's `K` rows of the column
-/// buffer. Shared by vol2col and col2vol so both see exactly the same geometry.
-fn for_each_run(g: &Geom, segs: &[Segment], ld: usize, off: usize, mut f: impl FnMut(&Run)) {
-    let [d_in, h_in, w_in] = g.in_dims;
+/// Every kernel tap in column-buffer row order (kz, ky, kx), as its signed input offsets along D, H, W.
+fn for_each_tap(g: &Geom, mut f: impl FnMut([isize; 3])) {
     let [kd, kh, kw] = g.kernel;
-    let mut row = 0;
     for kz in 0..kd {
         let offz = tap_offset(kz, g.dilation[0], g.padding[0]);
         for ky in 0..kh {
             let offy = tap_offset(ky, g.dilation[1], g.padding[1]);
             for kx in 0..kw {
-                let offx = tap_offset(kx, g.dilation[2], g.padding[2]);
-                let (lo, hi) = valid_range(offx, g.stride[2], w_in);
-                for s in segs {
-                    let base = in_bounds(s.od, g.stride[0], offz, d_in)
-                        .zip(in_bounds(s.oh, g.stride[1], offy, h_in))
-                        .map(|(iz, iy)| (iz * h_in + iy) * w_in);
-                    let lo = lo.clamp(s.ow0, s.ow1);
-                    let hi = hi.clamp(lo, s.ow1);
-                    f(&Run {
-                        dst: row * ld + off + s.col,
-                        ow0: s.ow0,
-                        ow1: s.ow1,
-                        lo,
-                        hi,
-                        base,
-                        offx,
-                    });
-                }
-                row += 1;
+                f([offz, offy, tap_offset(kx, g.dilation[2], g.padding[2])]);
             }
         }
     }
+}
+
+/// Walks every (kernel tap, segment) pair of one channel: the channel's `K` rows of the column
+/// buffer. Shared by vol2col and col2vol so both see exactly the same geometry.
+fn for_each_run(g: &Geom, segs: &[Segment], ld: usize, off: usize, mut f: impl FnMut(&Run)) {
+    let [d_in, h_in, w_in] = g.in_dims;
+    let mut row = 0;
+    for_each_tap(g, |[offz, offy, offx]| {
+        let (lo, hi) = valid_range(offx, g.stride[2], w_in);
+        for s in segs {
+            let base = in_bounds(s.od, g.stride[0], offz, d_in)
+                .zip(in_bounds(s.oh, g.stride[1], offy, h_in))
+                .map(|(iz, iy)| (iz * h_in + iy) * w_in);
+            let lo = lo.clamp(s.ow0, s.ow1);
+            let hi = hi.clamp(lo, s.ow1);
+            f(&Run { dst: row * ld + off + s.col, ow0: s.ow0, ow1: s.ow1, lo, hi, base, offx });
+        }
+        row += 1;
+    });
 }
 
 /// Channels per rayon task in vol2col/col2vol: at least ~32k column elements, so that a small
@@ -229,25 +227,17 @@ const TABLE_MAX: usize = if cfg!(test) { 64 } else { 1 << 16 };
 /// input offset within one channel plane that it reads, or `u32::MAX` in the padding; `[K, p1-p0]`.
 fn tap_table(g: &Geom, p0: usize, p1: usize) -> Vec<u32> {
     let [d_in, h_in, w_in] = g.in_dims;
-    let [kd, kh, kw] = g.kernel;
     let [_, oh_n, ow_n] = g.out_dims;
     let mut t = Vec::with_capacity(g.ksize() * (p1 - p0));
-    for kz in 0..kd {
-        let offz = tap_offset(kz, g.dilation[0], g.padding[0]);
-        for ky in 0..kh {
-            let offy = tap_offset(ky, g.dilation[1], g.padding[1]);
-            for kx in 0..kw {
-                let offx = tap_offset(kx, g.dilation[2], g.padding[2]);
-                t.extend((p0..p1).map(|p| {
-                    let (ow, oh, od) = (p % ow_n, p / ow_n % oh_n, p / (ow_n * oh_n));
-                    match (in_bounds(od, g.stride[0], offz, d_in), in_bounds(oh, g.stride[1], offy, h_in), in_bounds(ow, g.stride[2], offx, w_in)) {
-                        (Some(z), Some(y), Some(x)) => ((z * h_in + y) * w_in + x) as u32,
-                        _ => u32::MAX,
-                    }
-                }));
+    for_each_tap(g, |[offz, offy, offx]| {
+        t.extend((p0..p1).map(|p| {
+            let (ow, oh, od) = (p % ow_n, p / ow_n % oh_n, p / (ow_n * oh_n));
+            match (in_bounds(od, g.stride[0], offz, d_in), in_bounds(oh, g.stride[1], offy, h_in), in_bounds(ow, g.stride[2], offx, w_in)) {
+                (Some(z), Some(y), Some(x)) => ((z * h_in + y) * w_in + x) as u32,
+                _ => u32::MAX,
             }
-        }
-    }
+        }));
+    });
     t
 }
 
