@@ -1,10 +1,12 @@
 """Time one training step (forward, cross-entropy, backward, optimizer step) of the same model and config in
 PyTorch (CPU, eager, same thread count) and in wrt, in one run, and print the ratios of time and of peak RSS.
-SaTformer steps AdamW; AtmoDist steps SGD (momentum 0.9, weight decay 1e-5) on a pair of [B, 5, 32, 32] states.
+SaTformer steps AdamW; AtmoDist steps SGD (momentum 0.9, weight decay 1e-5) on a pair of [B, 5, 32, 32] states;
+the TFT (the seed's V1 TemporalFusionTransformerLightning) takes an MSE loss, clips the gradient norm to 1.0 and
+steps AdamW (lr 5e-4, weight decay 1e-4), as the seed's trainer does.
 
 Each side runs in its own fresh process, so the peak RSS (VmHWM) is that side's alone:
-- PyTorch: this script re-invoked with --torch-side (tools/parity/satformer_ref.py / atmodist_ref.py, the
-  parity references)
+- PyTorch: this script re-invoked with --torch-side (tools/parity/satformer_ref.py / atmodist_ref.py /
+  sitsformer_ref.py / tft_ref.py, the parity references)
 - wrt: target/release/step_bench (benches/src/bin/step_bench.rs), built here if missing
 
     PY=$(../shared/tools/oracle-venv) && $PY tools/bench_vs_torch.py --model satformer [--threads 2]
@@ -12,6 +14,9 @@ Each side runs in its own fresh process, so the peak RSS (VmHWM) is that side's 
     $PY tools/bench_vs_torch.py --model atmodist [--channels 16,32,64,128 --batch 64]
     $PY tools/bench_vs_torch.py --model sitsformer [--img_size 32 --patch_size 8 --frames 8 --embed_dim 256
         --num_layers 8 --num_heads 8 --batch 8]   (AdamW; the last quarter of each series padded and masked)
+    $PY tools/bench_vs_torch.py --model tft [--input_size 32 --hidden_size 32 --num_heads 4 --lstm_layers 1
+        --window 100 --output_size 32 --batch 256]   (x [B, window, input_size], y [B, output_size]; train mode,
+        dropout 0.1; MSE, grad-norm clip 1.0, AdamW lr 5e-4 wd 1e-4)
 
 ratio = wrt / PyTorch: below 1 means wrt is faster (time) or smaller (memory).
 """
@@ -45,6 +50,7 @@ def torch_side(a):
     torch.set_num_threads(a.threads)
     start_rss = status_mib("VmRSS:")  # the torch library itself, before any model or data
     torch.manual_seed(0)
+    clip = None  # max gradient norm, clipped between backward and the optimizer step
     if a.model == "atmodist":
         from atmodist_ref import Atmodist
         model = Atmodist(num_classes=8, res_in_channels=5, res_out_channels_list=[int(c) for c in a.channels.split(",")])
@@ -64,6 +70,16 @@ def torch_side(a):
         mask = (torch.arange(a.frames) < valid).float().expand(a.batch, a.frames)
         y = torch.randint(0, 10, (a.batch,))
         step = lambda: F.cross_entropy(model(x, mask), y)
+    elif a.model == "tft":
+        from tft_ref import TemporalFusionTransformerLightning
+        model = TemporalFusionTransformerLightning(input_size=a.input_size, hidden_size=a.hidden_size, num_heads=a.num_heads,
+                                                   num_lstm_layers=a.lstm_layers, dropout=0.1, output_size=a.output_size)
+        model.train()
+        opt = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=1e-4)
+        clip = 1.0
+        x = torch.randn(a.batch, a.window, a.input_size)
+        y = torch.randn(a.batch, a.output_size)
+        step = lambda: F.mse_loss(model(x), y)
     else:
         model = SaTformer(dim=a.dim, depth=a.depth, heads=a.heads, dim_head=a.dim_head, num_frames=4, num_classes=64,
                           image_size=32, patch_size=4, channels=11, attn=a.attn, attn_dropout=0.1, ff_dropout=0.1)
@@ -77,6 +93,8 @@ def torch_side(a):
         t = time.perf_counter()
         loss = step()
         loss.backward()
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
         if i >= a.warmup:
@@ -92,27 +110,36 @@ def run_json(cmd):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="satformer", choices=["satformer", "atmodist", "sitsformer"])
+    p.add_argument("--model", default="satformer", choices=["satformer", "atmodist", "sitsformer", "tft"])
     p.add_argument("--img_size", type=int, default=32)
     p.add_argument("--patch_size", type=int, default=8)
     p.add_argument("--frames", type=int, default=8)
     p.add_argument("--embed_dim", type=int, default=256)
     p.add_argument("--num_layers", type=int, default=8)
-    p.add_argument("--num_heads", type=int, default=8)
+    p.add_argument("--num_heads", type=int, default=None, help="default: tft 4, sitsformer 8")
+    p.add_argument("--input_size", type=int, default=32, help="tft: features per step")
+    p.add_argument("--hidden_size", type=int, default=32, help="tft")
+    p.add_argument("--lstm_layers", type=int, default=1, help="tft: bidirectional LSTM layers")
+    p.add_argument("--window", type=int, default=100, help="tft: steps per sample")
+    p.add_argument("--output_size", type=int, default=None, help="tft: default input_size")
     p.add_argument("--channels", default="16,32,64,128", help="atmodist: res_out_channels_list")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--depth", type=int, default=4)
     p.add_argument("--heads", type=int, default=8)
     p.add_argument("--dim_head", type=int, default=16)
-    p.add_argument("--batch", type=int, default=None, help="default: satformer 16, atmodist 64")
+    p.add_argument("--batch", type=int, default=None, help="default: satformer 16, atmodist 64, sitsformer 8, tft 256")
     p.add_argument("--attn", default="ST^2")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--torch-side", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.batch is None:
-        a.batch = {"atmodist": 64, "sitsformer": 8}.get(a.model, 16)
+        a.batch = {"atmodist": 64, "sitsformer": 8, "tft": 256}.get(a.model, 16)
+    if a.num_heads is None:
+        a.num_heads = {"tft": 4}.get(a.model, 8)
+    if a.output_size is None:
+        a.output_size = a.input_size
     if a.torch_side:
         return torch_side(a)
 
@@ -123,13 +150,16 @@ def main():
               "--dim_head", str(a.dim_head), "--batch", str(a.batch), "--attn", a.attn, "--steps", str(a.steps),
               "--warmup", str(a.warmup), "--channels", a.channels, "--img_size", str(a.img_size),
               "--patch_size", str(a.patch_size), "--frames", str(a.frames), "--embed_dim", str(a.embed_dim),
-              "--num_layers", str(a.num_layers), "--num_heads", str(a.num_heads)]
+              "--num_layers", str(a.num_layers), "--num_heads", str(a.num_heads), "--input_size", str(a.input_size),
+              "--hidden_size", str(a.hidden_size), "--lstm_layers", str(a.lstm_layers), "--window", str(a.window),
+              "--output_size", str(a.output_size)]
     env_note = f"threads {a.threads}, load {os.getloadavg()[0]:.2f}"
     t = run_json([sys.executable, __file__, "--torch-side", "--model", a.model] + common)
     w = run_json([str(exe), "--model", a.model] + common)
     assert t["params"] == w["params"], f"parameter counts differ: torch {t['params']} wrt {w['params']}"
     what = {"atmodist": f"channels [{a.channels}]",
-            "sitsformer": f"img {a.img_size} patch {a.patch_size} T {a.frames} embed {a.embed_dim} layers {a.num_layers} heads {a.num_heads}"}.get(
+            "sitsformer": f"img {a.img_size} patch {a.patch_size} T {a.frames} embed {a.embed_dim} layers {a.num_layers} heads {a.num_heads}",
+            "tft": f"seed V1, input {a.input_size} hidden {a.hidden_size} heads {a.num_heads} lstm {a.lstm_layers} window {a.window} output {a.output_size}"}.get(
         a.model, f"dim {a.dim} depth {a.depth} heads {a.heads}x{a.dim_head} attn {a.attn}")
     print(f"{a.model} {what} batch {a.batch}: {w['params']} parameters; {env_note}; torch {t['torch']}")
     print(f"| | PyTorch | wrt | wrt / PyTorch |")

@@ -5,11 +5,14 @@
 //!   states for analogue search.
 //! - [`satformer`]: SaTformer, space-time transformer over satellite frames -> precipitation-bin logits.
 //! - [`sitsformer`]: SITS-Former, joint space-time transformer over a masked image time series -> classes.
+//! - [`tft`]: Temporal Fusion Transformer, the seed's point forecaster and the canonical quantile forecaster.
 
 pub mod atmodist;
 pub mod satformer;
 pub mod sitsformer;
+pub mod tft;
 
 pub use atmodist::{Atmodist, AtmodistConfig};
 pub use satformer::{AttnKind, Satformer, SatformerConfig};
 pub use sitsformer::{Sitsformer, SitsformerConfig};
+pub use tft::{SeedTft, SeedTftConfig, Tft, TftConfig};

@@ -15,6 +15,8 @@
 //!   quantiles without the 2; `wrt_nn::loss::quantile_loss` is the unscaled training loss.)
 //! * `mae` = Σ|y - ŷ|/n, `mse` = Σ(y - ŷ)²/n, `rmse` = sqrt(mse) (pytorch-forecasting's "sqrt-mean": the
 //!   root of the pooled mean, not a mean of per-batch roots), `smape` = Σ 2|ŷ - y| / (|ŷ| + |y| + 1e-8) / n.
+//! * `p{100q}_risk` per quantile (`p50_risk`, `p90_risk`, ...): the paper's q-risk 2·Σ ℓ_q / Σ|y| (in the
+//!   units of the data: compute it on de-normalised values).
 //! * `r2` = 1 - Σ(y - ŷ)² / Σ(y - ȳ)² with ȳ the mean of all valid targets (kept with Welford's update, so
 //!   it streams); 1 for a perfect forecast of a constant target and 0 for an imperfect one, as
 //!   scikit-learn's `force_finite`.
@@ -32,6 +34,9 @@ const KIND: &str = "forecast";
 struct Sums {
     n: u64,
     pinball: f64,
+    /// Σ ℓ_q per quantile, and Σ|y|: the q-risks.
+    per_quantile: Vec<f64>,
+    abs_target: f64,
     abs: f64,
     sq: f64,
     smape: f64,
@@ -70,7 +75,7 @@ impl Forecast {
                 point_index = i;
             }
         }
-        Ok(Forecast { quantiles: Some(quantiles.to_vec()), point_index, sums: Sums::default() })
+        Ok(Forecast { quantiles: Some(quantiles.to_vec()), point_index, sums: Sums { per_quantile: vec![0.0; quantiles.len()], ..Sums::default() } })
     }
 
     /// Like `update`, for `target` `[B, T]` with `lengths[b]` valid decoder steps in series b.
@@ -108,11 +113,14 @@ impl Forecast {
             }
             let row = &p[i * q..(i + 1) * q];
             if let Some(qs) = &self.quantiles {
-                for (&pq, &qv) in row.iter().zip(qs) {
+                for ((&pq, &qv), acc) in row.iter().zip(qs).zip(&mut s.per_quantile) {
                     let e = yv - pq;
-                    s.pinball += (qv * e).max((qv - 1.0) * e);
+                    let l = (qv * e).max((qv - 1.0) * e);
+                    s.pinball += l;
+                    *acc += l;
                 }
             }
+            s.abs_target += yv.abs();
             let pv = row[self.point_index];
             let d = pv - yv;
             s.abs += d.abs();
@@ -128,6 +136,16 @@ impl Forecast {
 
     fn config_json(&self) -> Value {
         json!({"quantiles": self.quantiles.as_ref().map(|q| f64s_json(q))})
+    }
+}
+
+/// `p50_risk` for q = 0.5, `p2_risk` for 0.02, `p97.5_risk` for 0.975.
+fn risk_name(q: f64) -> String {
+    let pct = (q * 1000.0).round() / 10.0;
+    if pct.fract() == 0.0 {
+        format!("p{}_risk", pct as i64)
+    } else {
+        format!("p{pct}_risk")
     }
 }
 
@@ -149,6 +167,11 @@ impl Metric for Forecast {
         let mut out = Vec::new();
         if let Some(q) = &self.quantiles {
             out.push(("quantile_loss".to_string(), 2.0 * s.pinball / (q.len() as f64 * n)));
+            if s.abs_target > 0.0 {
+                for (qv, l) in q.iter().zip(&s.per_quantile) {
+                    out.push((risk_name(*qv), 2.0 * l / s.abs_target));
+                }
+            }
         }
         let r2 = if s.m2 == 0.0 {
             if s.sq == 0.0 {
@@ -170,7 +193,7 @@ impl Metric for Forecast {
     }
 
     fn reset(&mut self) {
-        self.sums = Sums::default();
+        self.sums = Sums { per_quantile: vec![0.0; self.quantiles.as_ref().map_or(0, Vec::len)], ..Sums::default() };
     }
 
     fn state(&self) -> Value {
@@ -180,6 +203,8 @@ impl Metric for Forecast {
             "config": self.config_json(),
             "n": s.n,
             "pinball": f64_json(s.pinball),
+            "per_quantile": f64s_json(&s.per_quantile),
+            "abs_target": f64_json(s.abs_target),
             "abs": f64_json(s.abs),
             "sq": f64_json(s.sq),
             "smape": f64_json(s.smape),
@@ -194,6 +219,8 @@ impl Metric for Forecast {
         self.sums = Sums {
             n: r.u64("n")?,
             pinball: r.f64("pinball")?,
+            per_quantile: r.f64s("per_quantile", self.quantiles.as_ref().map_or(0, Vec::len))?,
+            abs_target: r.f64("abs_target")?,
             abs: r.f64("abs")?,
             sq: r.f64("sq")?,
             smape: r.f64("smape")?,
@@ -221,6 +248,10 @@ mod tests {
         assert!((out["quantile_loss"] - 1.6 / 3.0).abs() < 1e-15);
         assert_eq!(out["mae"], 1.0); // median forecast 2
         assert_eq!(out["r2"], 0.0); // constant target, imperfect forecast
+        // q-risk: 2 * pinball_q / |y|
+        assert!((out["p10_risk"] - 0.2).abs() < 1e-15 && (out["p50_risk"] - 1.0).abs() < 1e-15 && (out["p90_risk"] - 0.4).abs() < 1e-15);
+        assert_eq!(risk_name(0.02), "p2_risk");
+        assert_eq!(risk_name(0.975), "p97.5_risk");
     }
 
     #[test]
