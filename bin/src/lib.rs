@@ -332,7 +332,7 @@ fn bayes_sweep(
         Some("minimize") => false,
         Some(g) => return Err(CliError::Usage(format!("error: --goal {g}: expected maximize or minimize"))),
         // wandb's sweep config names a goal; without one, losses and errors go down, scores up
-        None => !["loss", "rmse", "mae", "mse", "crps"].iter().any(|k| metric.contains(k)),
+        None => !wrt_train::metrics::lower_is_better(&metric),
     };
     let init = m.get_one::<u32>("init").copied().unwrap_or(((n / 3).max(2)) as u32) as usize;
     if m.get_flag("dry-run") {

@@ -72,7 +72,7 @@ pub fn render_summary(cfg: &RunConfig, s: &TrainSummary) -> String {
         let w = keys.iter().map(|k| k.len()).max().unwrap_or(0).max(12);
         o += &format!("\n  {:<w$} {:>12} {:>12} {:>12} {:>12}\n", "metric", "first val", "last val", "best", "baseline");
         for k in keys {
-            let lower_is_better = k.contains("loss") || k.contains("crps");
+            let lower_is_better = wrt_train::metrics::lower_is_better(k);
             let series = s.validations.iter().filter_map(|r| r.get(k.as_str()).copied());
             let best = if lower_is_better { series.fold(f64::INFINITY, f64::min) } else { series.fold(f64::NEG_INFINITY, f64::max) };
             o += &format!("  {:<w$} {:>12} {:>12} {:>12} {:>12}\n", k, num(first.get(k.as_str())), num(last.get(k.as_str())), num(Some(&best)), num(s.baseline.get(k.as_str())));
@@ -115,6 +115,18 @@ fn verdict(first: &BTreeMap<String, f64>, last: &BTreeMap<String, f64>, baseline
         if let (Some(c), Some(base)) = (last.get(key), baseline.get(key)) {
             let short = name.split(':').next().unwrap_or(name);
             parts.push(format!("{key} {c:.4} vs {short} {base:.4} ({:.1}x)", if *base > 0.0 { c / base } else { f64::INFINITY }));
+        }
+    }
+    // forecasts: an error below the baseline's (the TFT's P50/P90 risks against seasonal naive, the seed's
+    // next-step RMSE against persistence)
+    let short = name.split(':').next().unwrap_or(name);
+    let risks = last.contains_key("val_p50_risk");
+    for key in ["val_p50_risk", "val_p90_risk", "val_rmse"] {
+        if key == "val_rmse" && risks {
+            continue;
+        }
+        if let (Some(c), Some(base)) = (last.get(key), baseline.get(key)) {
+            parts.push(format!("{key} {c:.4} vs {short} {base:.4} ({})", if c < base { "beats it" } else { "does NOT beat it" }));
         }
     }
     if parts.is_empty() {

@@ -199,6 +199,15 @@ impl H5File {
         Ok(H5Array { file: self.path.display().to_string(), name: name.to_string(), ds, shape, stored, stored_name, kind })
     }
 
+    /// The rank of dataset `name`, when it exists and its dataspace can be read (layouts that accept two
+    /// ranks pick their dims with it; `array` then checks the rest).
+    pub fn rank(&self, name: &str) -> Option<usize> {
+        if !self.has(name) {
+            return None;
+        }
+        self.file.dataset(name).ok()?.space().ok().map(|s| s.shape().len())
+    }
+
     /// Like `array`, but `Ok(None)` when the dataset does not exist.
     pub fn optional_array(&self, name: &str, kind: ElemKind, dims: &[&str]) -> Result<Option<H5Array>> {
         if self.has(name) {

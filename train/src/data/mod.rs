@@ -25,7 +25,7 @@ pub use h5::{ElemKind, H5Array, H5File};
 pub use inspect::inspect;
 pub use layouts::{
     open, parse_hours, AtmoDistDataset, AtmoDistOptions, Kind, OpenOptions, PanguDataset, PanguOptions, SatformerDataset,
-    SitsformerDataset, TftDataset,
+    SitsformerDataset, TftDataset, TftNames, TftWindowsDataset,
 };
 pub use loader::{train_val_split, BatchIter, DataLoader, LoaderConfig};
 pub use norm::{ChannelStats, NormStats, Normalize};

@@ -7,8 +7,10 @@
 //! - sitsformer: each class has its own spectral signature and seasonal phase; some series are padded.
 //! - pangu: travelling waves with fixed wavevectors and speeds, so the next state is a linear function of
 //!   the current one.
-//! - tft: a seasonal series whose level and amplitude are the static features, whose season is in the
-//!   known inputs, and whose past (lagged) is observed.
+//! - tft: a seasonal series whose level, amplitude and region (a categorical) are static, whose season,
+//!   trend and planned promotions are known ahead, and whose past (lagged) is observed.
+//! - tft_series: F features, each a mix of four oscillators of different periods plus AR(1) noise, so the
+//!   next step follows from the last ones.
 //! Sample i draws from its own stream seeded by (seed, kind, i), so a file's content depends on (seed, n)
 //! only. Files are written chunked and gzip-compressed, like h5py's, to a temporary name then renamed.
 
@@ -63,6 +65,7 @@ pub fn write(kind: Kind, path: impl AsRef<Path>, opts: &SynthOptions) -> Result<
         Kind::Sitsformer => sitsformer(w, opts),
         Kind::Pangu => pangu(w, opts),
         Kind::Tft => tft(w, opts),
+        Kind::TftSeries => tft_series(w, opts),
     })
 }
 
@@ -303,31 +306,72 @@ fn tft(w: &Writer, o: &SynthOptions) -> Result<()> {
     let td = (te / 4).max(1);
     let l = te + td;
     let period = 12.0;
-    let (mut st, mut known, mut observed, mut target) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // a region shifts the level and scales the promotion effect: a static categorical that matters
+    const REGION_LEVEL: [f64; 4] = [-1.0, -0.3, 0.4, 1.1];
+    let (mut st, mut cat, mut known, mut observed, mut target) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..n {
         let mut u = stream(o, 5, i);
         let level = u.normal();
         let amp = 0.5 + u.next_f64();
         let t0 = u.below(period as u64) as f64;
+        let region = u.below(4) as usize;
         st.extend([level as f32, amp as f32]);
+        cat.push(region as i64);
         let (mut ar, mut walk, mut prev) = (0.0, 0.0, level);
         for ti in 0..l {
             let ph = 2.0 * PI * (ti as f64 + t0) / period;
             let trend = (ti as f64 - l as f64 / 2.0) / l as f64;
-            known.extend([ph.sin() as f32, ph.cos() as f32, trend as f32]);
+            // a promotion is planned ahead (known in the future) and lifts the target
+            let promo = if u.next_f64() < 0.15 { 1.0 } else { 0.0 };
+            known.extend([ph.sin() as f32, ph.cos() as f32, trend as f32, promo as f32]);
             ar = 0.7 * ar + 0.1 * u.normal();
             walk += 0.1 * u.normal();
-            let y = level + amp * ph.sin() + 0.5 * trend + ar;
+            let y = level + REGION_LEVEL[region] + amp * ph.sin() + 0.5 * trend + 0.8 * (1.0 + 0.25 * region as f64) * promo + ar;
             observed.extend([(prev + 0.05 * u.normal()) as f32, walk as f32]);
             target.push(y as f32);
             prev = y;
         }
     }
     w.array("static", &st, &[n, 2])?;
-    w.array("known", &known, &[n, l, 3])?;
+    w.array("static_cat", &cat, &[n, 1])?;
+    w.array("known", &known, &[n, l, 4])?;
     w.array("observed", &observed, &[n, l, 2])?;
     w.array("target", &target, &[n, l])?;
     w.attr_i64("encoder_length", te as i64)?;
     w.attr_i64("decoder_length", td as i64)?;
-    w.attr_str("description", "wrt synthetic tft data: level and amplitude static, season known, lagged target observed")
+    w.attr_strs("static_names", &["level".into(), "amplitude".into()])?;
+    w.attr_strs("static_cat_names", &["region".into()])?;
+    w.attr_f64s("static_cat_cardinality", &[4.0])?;
+    w.attr_strs("known_names", &["season_sin".into(), "season_cos".into(), "trend".into(), "promotion".into()])?;
+    w.attr_strs("observed_names", &["lagged_target".into(), "random_walk".into()])?;
+    w.attr_str("target_name", "sales")?;
+    w.attr_str(
+        "description",
+        "wrt synthetic tft data: static level, amplitude and region; season, trend and promotions known ahead; lagged target observed",
+    )
+}
+
+/// One multivariate series [T, F] (T = n, default 4096; F = channels, default 32, the seed's input_size):
+/// feature f mixes four oscillators (periods 7, 12, 24 and 50 steps) with its own weights, plus AR(1) noise.
+fn tft_series(w: &Writer, o: &SynthOptions) -> Result<()> {
+    let (t, f) = (or(o.n, 4096), or(o.channels, 32));
+    const PERIODS: [f64; 4] = [7.0, 12.0, 24.0, 50.0];
+    let mut u = stream(o, 6, usize::MAX);
+    let mix: Vec<[f64; 4]> = (0..f).map(|_| [u.normal(), u.normal(), u.normal(), u.normal()]).collect();
+    let phase: Vec<f64> = (0..4).map(|_| 2.0 * PI * u.next_f64()).collect();
+    let mut ar = vec![0.0; f];
+    let mut v = Vec::with_capacity(t * f);
+    for ti in 0..t {
+        let mut u = stream(o, 6, ti);
+        let osc: Vec<f64> = PERIODS.iter().zip(&phase).map(|(p, ph)| (2.0 * PI * ti as f64 / p + ph).sin()).collect();
+        for (fi, a) in ar.iter_mut().enumerate() {
+            *a = 0.8 * *a + 0.1 * u.normal();
+            let x: f64 = mix[fi].iter().zip(&osc).map(|(m, s)| m * s).sum::<f64>() + *a;
+            v.push(x as f32);
+        }
+    }
+    w.array("series", &v, &[t, f])?;
+    let names: Vec<String> = (0..f).map(|i| format!("x{i}")).collect();
+    w.attr_strs("feature_names", &names)?;
+    w.attr_str("description", "wrt synthetic tft_series data: each feature mixes four oscillators plus AR(1) noise")
 }

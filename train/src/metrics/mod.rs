@@ -301,3 +301,9 @@ pub(crate) mod tests {
         assert!(a.load_state(&serde_json::json!({})).is_err());
     }
 }
+
+/// Whether a metric improves downwards (losses and errors) rather than upwards (scores), from its name:
+/// the default goal of sweeps and the "best" of a run's summary.
+pub fn lower_is_better(metric: &str) -> bool {
+    ["loss", "crps", "mae", "mse", "rmse", "smape", "mape", "risk", "error"].iter().any(|k| metric.contains(k))
+}

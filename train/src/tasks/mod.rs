@@ -5,6 +5,7 @@
 pub mod atmodist;
 pub mod satformer;
 pub mod sitsformer;
+pub mod tft;
 
 use crate::config::{Interval as CfgInterval, OptimizerKind, RunConfig, SchedulerKind};
 use crate::optim::{Adam, Optimizer, ParamGroup, Sgd};

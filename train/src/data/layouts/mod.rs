@@ -7,12 +7,14 @@ mod pangu;
 mod satformer;
 mod sitsformer;
 mod tft;
+mod tft_windows;
 
 pub use atmodist::{parse_hours, AtmoDistDataset, AtmoDistOptions};
 pub use pangu::{PanguDataset, PanguOptions};
 pub use satformer::SatformerDataset;
 pub use sitsformer::SitsformerDataset;
-pub use tft::TftDataset;
+pub use tft::{TftDataset, TftNames};
+pub use tft_windows::TftWindowsDataset;
 
 use super::h5::{H5Array, H5File};
 use super::norm::{NormStats, Normalize, StatSpec};
@@ -29,10 +31,12 @@ pub enum Kind {
     Sitsformer,
     Pangu,
     Tft,
+    /// Sliding windows of multivariate series (the seed's TFT).
+    TftSeries,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [Kind::Satformer, Kind::AtmoDist, Kind::Sitsformer, Kind::Pangu, Kind::Tft];
+    pub const ALL: [Kind; 6] = [Kind::Satformer, Kind::AtmoDist, Kind::Sitsformer, Kind::Pangu, Kind::Tft, Kind::TftSeries];
 
     pub fn parse(s: &str) -> Result<Kind> {
         match s.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
@@ -41,7 +45,8 @@ impl Kind {
             "sitsformer" | "sits" => Ok(Kind::Sitsformer),
             "pangu" | "panguweather" => Ok(Kind::Pangu),
             "tft" => Ok(Kind::Tft),
-            _ => Err(Error::data(format!("unknown data kind '{s}': expected one of satformer, atmodist, sitsformer, pangu, tft"))),
+            "tftseries" | "tftwindows" | "series" => Ok(Kind::TftSeries),
+            _ => Err(Error::data(format!("unknown data kind '{s}': expected one of satformer, atmodist, sitsformer, pangu, tft, tft_series"))),
         }
     }
 
@@ -52,6 +57,7 @@ impl Kind {
             Kind::Sitsformer => "sitsformer",
             Kind::Pangu => "pangu",
             Kind::Tft => "tft",
+            Kind::TftSeries => "tft_series",
         }
     }
 }
@@ -73,11 +79,13 @@ pub struct OpenOptions {
     pub seed: u64,
     pub atmodist: AtmoDistOptions,
     pub pangu: PanguOptions,
+    /// Steps per window of the `tft_series` layout (default 100).
+    pub window: Option<usize>,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        OpenOptions { normalize: Normalize::Standard, stats_path: None, seed: 0, atmodist: AtmoDistOptions::default(), pangu: PanguOptions::default() }
+        OpenOptions { normalize: Normalize::Standard, stats_path: None, seed: 0, atmodist: AtmoDistOptions::default(), pangu: PanguOptions::default(), window: None }
     }
 }
 
@@ -90,6 +98,7 @@ pub fn open(kind: Kind, path: impl AsRef<std::path::Path>, opts: &OpenOptions) -
         Kind::Sitsformer => Arc::new(SitsformerDataset::open(path, opts)?),
         Kind::Pangu => Arc::new(PanguDataset::open(path, opts)?),
         Kind::Tft => Arc::new(TftDataset::open(path, opts)?),
+        Kind::TftSeries => Arc::new(TftWindowsDataset::open(path, opts)?),
     })
 }
 

@@ -23,6 +23,8 @@ use std::sync::Arc;
 use std::time::Instant;
 use wrt_tensor::Tensor;
 
+mod tft;
+
 /// What a training run produced, for the summary the CLI prints.
 #[derive(Debug)]
 pub struct TrainSummary {
@@ -52,6 +54,8 @@ pub struct TrainSummary {
 
 /// The data a run reads, split into train and validation loaders.
 struct Splits {
+    /// The data file.
+    path: PathBuf,
     dataset: Arc<dyn Dataset>,
     train_idx: Vec<usize>,
     train: DataLoader,
@@ -61,13 +65,13 @@ struct Splits {
     atmodist: Option<Arc<data::AtmoDistDataset>>,
 }
 
-fn layout_of(kind: ModelKind) -> Kind {
-    match kind {
+fn layout_of(cfg: &RunConfig) -> Kind {
+    match cfg.model.kind {
         ModelKind::Satformer => Kind::Satformer,
         ModelKind::Atmodist => Kind::AtmoDist,
         ModelKind::Sitsformer => Kind::Sitsformer,
         ModelKind::Pangu => Kind::Pangu,
-        ModelKind::Tft => Kind::Tft,
+        ModelKind::Tft => tft::layout(cfg),
     }
 }
 
@@ -79,13 +83,13 @@ fn seed_of(cfg: &RunConfig) -> u64 {
 fn not_yet(cfg: &RunConfig) -> Error {
     Error::config(
         "model.type",
-        format!("'{}' is configured and valid, but its network arrives with its own issue; `satformer`, `atmodist` and `sitsformer` train today", cfg.model.type_name),
+        format!("'{}' is configured and valid, but its network arrives with its own issue; `satformer`, `atmodist`, `sitsformer` and `tft` train today", cfg.model.type_name),
     )
 }
 
 /// The data file: `data.path`, generated first when it is missing and `data.synthetic` is set.
 fn data_path(cfg: &RunConfig) -> Result<(PathBuf, Option<PathBuf>)> {
-    let kind = layout_of(cfg.model.kind);
+    let kind = layout_of(cfg);
     let Some(path) = cfg.data.path.clone() else {
         return Err(Error::config(
             "data.path",
@@ -137,6 +141,10 @@ fn data_path(cfg: &RunConfig) -> Result<(PathBuf, Option<PathBuf>)> {
             classes: int("num_classes"),
             ..Default::default()
         },
+        // the seed's TFT: one series of `synthetic_samples` steps with input_size features
+        ModelKind::Tft if kind == Kind::TftSeries => {
+            SynthOptions { n: cfg.data.synthetic_samples as usize, seed: seed_of(cfg), channels: int("input_size"), ..Default::default() }
+        }
         _ => SynthOptions { n: cfg.data.synthetic_samples as usize, seed: seed_of(cfg), ..Default::default() },
     };
     eprintln!("generating a synthetic {kind} dataset at {} ({} samples) ...", path.display(), opts.n);
@@ -147,7 +155,12 @@ fn data_path(cfg: &RunConfig) -> Result<(PathBuf, Option<PathBuf>)> {
 /// How the run's data file is opened: per-channel standardisation unless `data.normalize: false`, with the
 /// statistics in the file's JSON sidecar (computed on first use).
 fn open_options(cfg: &RunConfig) -> OpenOptions {
-    let mut o = OpenOptions { normalize: if cfg.data.normalize { Normalize::Standard } else { Normalize::None }, seed: seed_of(cfg), ..Default::default() };
+    let mut o = OpenOptions {
+        normalize: if cfg.data.normalize { Normalize::Standard } else { Normalize::None },
+        seed: seed_of(cfg),
+        window: cfg.data.window.map(|w| w as usize),
+        ..Default::default()
+    };
     if cfg.model.kind == ModelKind::Atmodist {
         o.atmodist.variables = cfg.data.variables.clone();
         o.atmodist.num_classes = cfg.model.hparams.get("num_classes").and_then(serde_json::Value::as_u64).map(|k| k as usize);
@@ -209,7 +222,7 @@ fn open_dataset(cfg: &RunConfig, path: &Path) -> Result<(Arc<dyn Dataset>, Optio
             let ds = open_atmodist(cfg, path)?;
             Ok((ds.clone(), Some(ds)))
         }
-        k => Ok((data::open(layout_of(k), path, &open_options(cfg))?, None)),
+        _ => Ok((data::open(layout_of(cfg), path, &open_options(cfg))?, None)),
     }
 }
 
@@ -243,7 +256,7 @@ fn open_splits(cfg: &RunConfig) -> Result<Splits> {
     };
     let train = DataLoader::with_indices(train_data, train_idx.clone(), lc(l.shuffle, l.drop_last))?;
     let val = if val_idx.is_empty() { None } else { Some(DataLoader::with_indices(dataset.clone(), val_idx, lc(false, false))?) };
-    Ok(Splits { dataset, train_idx, train, val, generated, atmodist })
+    Ok(Splits { path, dataset, train_idx, train, val, generated, atmodist })
 }
 
 /// Loggers writing into `{run_dir}/lightning_logs/version_N`: a new version for a fresh run, the latest one
@@ -310,6 +323,17 @@ pub fn train_with(cfg: &RunConfig, stop_hook: Option<StopHook>) -> Result<TrainS
             let n = task.model.config().num_classes;
             let labels = |i: usize| label_of(&splits.dataset, i, "label");
             let baseline = (majority_class(&splits, n, labels, "val_acc")?, "majority class: the training split's most frequent class for every sample".into());
+            fit(cfg, &task, &splits, baseline, t0, stop_hook, None)
+        }
+        ModelKind::Tft => {
+            let (task, unscale) = tft::task(cfg, &splits, len)?;
+            let baseline = match task.quantiles() {
+                Some(q) => {
+                    let (b, m) = tft::seasonal_naive(&splits, &unscale, q)?;
+                    (b, format!("seasonal naive: each horizon repeats the encoder's value {m} steps (the best season on the training split) earlier"))
+                }
+                None => (tft::persistence(&splits)?, "persistence: the next step equals the window's last".into()),
+            };
             fit(cfg, &task, &splits, baseline, t0, stop_hook, None)
         }
         _ => Err(not_yet(cfg)),
@@ -618,6 +642,11 @@ pub fn validate(cfg: &RunConfig) -> Result<(PathBuf, BTreeMap<String, f64>)> {
             let mut t = Trainer::new(cfg.trainer.clone());
             Ok((path, t.validate(&task, val)?))
         }
+        ModelKind::Tft => {
+            let task = tft::from_checkpoint(cfg, &path, &splits.path)?;
+            let mut t = Trainer::new(cfg.trainer.clone());
+            Ok((path, t.validate(&task, val)?))
+        }
         _ => Err(not_yet(cfg)),
     }
 }
@@ -689,6 +718,14 @@ pub fn predict(cfg: &RunConfig) -> Result<(PathBuf, PathBuf, usize)> {
         ModelKind::Satformer => predict_with(cfg, &satformer_from_checkpoint(cfg, &path)?, &loader)?,
         ModelKind::Atmodist => predict_with(cfg, &atmodist_from_checkpoint(cfg, &path)?, &loader)?,
         ModelKind::Sitsformer => predict_with(cfg, &sitsformer_from_checkpoint(cfg, &path)?, &loader)?,
+        ModelKind::Tft => {
+            let task = tft::from_checkpoint(cfg, &path, &data_file)?;
+            let (out, n) = predict_with(cfg, &task, &loader)?;
+            for p in tft::plots(&task, &loader, &out)? {
+                eprintln!("wrote {}", p.display());
+            }
+            (out, n)
+        }
         _ => return Err(not_yet(cfg)),
     };
     Ok((path, out, n))
@@ -704,7 +741,7 @@ fn predict_with<M: TrainModule<Batch = data::Batch>>(cfg: &RunConfig, task: &M, 
     for batch in loader.iter(0)? {
         let batch = batch?;
         index.extend(batch.indices.iter().map(|&i| i as i64));
-        if let Ok(y) = batch.get("y").or_else(|_| batch.get("label")) {
+        if let Some(y) = batch.get("y").or_else(|_| batch.get("label")).ok().filter(|y| !y.dtype().is_float()) {
             labels.extend(y.to_dtype(wrt_tensor::DType::I64)?.contiguous()?.to_vec::<i64>()?);
         }
         for (name, t) in task.predict_step(&batch)? {
