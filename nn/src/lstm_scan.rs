@@ -4,7 +4,8 @@
 //! Why fused: composed from `Var` ops, each step reads its slice `xproj[t]` of the precomputed input
 //! projection, and the backward of each slice allocates and adds a gradient of the *whole* `[T, B, 4H]`
 //! tensor (autograd accumulates dense gradients), so a backward costs O(T^2 B H). The fused node runs the
-//! steps with plain tensor ops, keeps the gate activations, and does backpropagation through time in its
+//! steps on plain buffers (the recurrent GEMM, then the cell of `wrt_kernels::cpu::lstm`: no tensor op and
+//! no allocation per step), keeps the gate activations, and does backpropagation through time in its
 //! backward: O(T B H) memory and time, one `[B, 4H] x [4H, H]` GEMM per step each way and one GEMM for
 //! `dW_hh` at the end.
 //!
@@ -13,7 +14,9 @@
 
 use crate::{Error, Result};
 use wrt_autograd::Var;
-use wrt_tensor::Tensor;
+use wrt_tensor::kernels::cpu::gemm::{gemm, GemmElem, Strides};
+use wrt_tensor::kernels::cpu::lstm::{cell_backward, cell_forward, CellFloat};
+use wrt_tensor::{DType, Tensor};
 
 /// Outputs of one scan: every step's `h` `[T, B, H]` in time order, and the final `h` and `c` `[B, H]`
 /// (after the last step processed: time T-1 forward, time 0 reversed).
@@ -54,18 +57,6 @@ fn check(xproj: &Var, w_hh: &Var, h0: &Var, c0: &Var) -> Result<(usize, usize, u
     Ok((t, b, h))
 }
 
-/// What one step saves for the backward (all `[B, H]`).
-struct Step {
-    i: Tensor,
-    f: Tensor,
-    g: Tensor,
-    o: Tensor,
-    /// tanh(c_t)
-    tc: Tensor,
-    c_prev: Tensor,
-    h_prev: Tensor,
-}
-
 /// Time index of processing step `s`.
 fn time(s: usize, t: usize, reverse: bool) -> usize {
     if reverse {
@@ -75,75 +66,120 @@ fn time(s: usize, t: usize, reverse: bool) -> usize {
     }
 }
 
-/// One layer-direction of an LSTM: `xproj = x W_ih^T + b_ih + b_hh` `[T, B, 4H]` (precomputed for all
-/// steps), `w_hh` `[4H, H]`, initial state `h0`, `c0` `[B, H]`; `reverse` runs from time T-1 down to 0.
-pub fn lstm_scan(xproj: &Var, w_hh: &Var, h0: &Var, c0: &Var, reverse: bool) -> Result<ScanOut> {
-    let (t, _, hid) = check(xproj, w_hh, h0, c0)?;
-    let whh_t = w_hh.value().t()?;
-    // without a graph (no_grad, or nothing requires grad) nothing is saved for a backward
-    let track = wrt_autograd::is_grad_enabled() && [xproj, w_hh, h0, c0].iter().any(|v| v.requires_grad());
-    let (mut h, mut c) = (h0.value().clone(), c0.value().clone());
-    let mut hs: Vec<Option<Tensor>> = vec![None; t];
-    let mut steps = Vec::with_capacity(if track { t } else { 0 });
+/// What the forward keeps for the backward, in processing order: the gate activations `[T, B, 4H]`, the
+/// cell states `[T + 1, B, H]` and hidden states `[T + 1, B, H]` (index 0: the initial state, s + 1: after
+/// step s) and tanh of each new cell state `[T, B, H]`.
+struct Saved<F> {
+    acts: Vec<F>,
+    cs: Vec<F>,
+    hs: Vec<F>,
+    tcs: Vec<F>,
+}
+
+/// `W^T` of a row-major `[4H, H]` weight, as the GEMM reads it (`[H, 4H]`).
+fn transposed(hid: usize) -> Strides {
+    Strides::row_major(hid).t()
+}
+
+/// The scan on plain buffers: `xproj` `[T, B, 4H]`, `w_hh` `[4H, H]`, `h0`, `c0` `[B, H]`, all contiguous.
+/// Returns the packed output `[T + 1, B, H]` (h in time order, then c_n) and what the backward needs.
+fn scan_forward<F: CellFloat>(xproj: &[F], w_hh: &[F], h0: &[F], c0: &[F], t: usize, b: usize, hid: usize, reverse: bool) -> (Vec<F>, Saved<F>) {
+    let (bh, bg) = (b * hid, b * 4 * hid);
+    let mut sv = Saved { acts: xproj.to_vec(), cs: vec![<F as GemmElem>::ZERO; (t + 1) * bh], hs: vec![<F as GemmElem>::ZERO; (t + 1) * bh], tcs: vec![<F as GemmElem>::ZERO; t * bh] };
+    sv.cs[..bh].copy_from_slice(c0);
+    sv.hs[..bh].copy_from_slice(h0);
+    if reverse {
+        // processing order: step s reads time T-1-s
+        for s in 0..t {
+            sv.acts[s * bg..(s + 1) * bg].copy_from_slice(&xproj[(t - 1 - s) * bg..(t - s) * bg]);
+        }
+    }
+    for s in 0..t {
+        let (h_prev, h_rest) = sv.hs.split_at_mut((s + 1) * bh);
+        let (c_prev, c_rest) = sv.cs.split_at_mut((s + 1) * bh);
+        let gates = &mut sv.acts[s * bg..(s + 1) * bg];
+        // gates = xproj[t] + h_prev W_hh^T
+        gemm(b, 4 * hid, hid, <F as GemmElem>::ONE, &h_prev[s * bh..], 0, Strides::row_major(hid), w_hh, 0, transposed(hid), <F as GemmElem>::ONE, gates, 0, Strides::row_major(4 * hid));
+        cell_forward(hid, gates, &c_prev[s * bh..], &mut c_rest[..bh], &mut sv.tcs[s * bh..(s + 1) * bh], &mut h_rest[..bh]);
+    }
+    let mut packed = vec![<F as GemmElem>::ZERO; (t + 1) * bh];
     for s in 0..t {
         let ti = time(s, t, reverse);
-        let gates = xproj.value().select(0, ti)?.add(&h.matmul(&whh_t)?)?;
-        let i = gates.narrow(1, 0, hid)?.sigmoid()?;
-        let f = gates.narrow(1, hid, hid)?.sigmoid()?;
-        let g = gates.narrow(1, 2 * hid, hid)?.tanh()?;
-        let o = gates.narrow(1, 3 * hid, hid)?.sigmoid()?;
-        let c_new = f.mul(&c)?.add(&i.mul(&g)?)?;
-        let tc = c_new.tanh()?;
-        let h_new = o.mul(&tc)?;
-        hs[ti] = Some(h_new.clone());
-        if track {
-            steps.push(Step { i, f, g, o, tc, c_prev: c, h_prev: h });
-        }
-        h = h_new;
-        c = c_new;
+        packed[ti * bh..(ti + 1) * bh].copy_from_slice(&sv.hs[(s + 1) * bh..(s + 2) * bh]);
     }
-    // packed output [T + 1, B, H]: h at each time, then c_n (one node, several outputs)
-    let mut rows: Vec<Tensor> = hs.into_iter().map(|x| x.expect("every time step is visited once")).collect();
-    rows.push(c);
-    let packed = Tensor::stack(&rows, 0)?;
-    let w = w_hh.value().clone();
-    let out = Var::from_op("lstm_scan", packed, &[xproj, w_hh, h0, c0], move |g| {
-        let (dxproj, dw, dh0, dc0) = backward(g, &steps, &w, reverse)?;
-        Ok(vec![Some(dxproj), Some(dw), Some(dh0), Some(dc0)])
-    });
+    packed[t * bh..].copy_from_slice(&sv.cs[t * bh..]);
+    (packed, sv)
+}
+
+/// Backpropagation through time on plain buffers. `g` is the gradient of the packed output `[T + 1, B, H]`.
+/// Returns `(dxproj [T, B, 4H], dW_hh [4H, H], dh0 [B, H], dc0 [B, H])`.
+fn scan_backward<F: CellFloat>(g: &[F], sv: &Saved<F>, w_hh: &[F], t: usize, b: usize, hid: usize, reverse: bool) -> (Vec<F>, Vec<F>, Vec<F>, Vec<F>) {
+    let (bh, bg) = (b * hid, b * 4 * hid);
+    let mut dh_next = vec![<F as GemmElem>::ZERO; bh];
+    let mut dc = g[t * bh..].to_vec();
+    let mut dh = vec![<F as GemmElem>::ZERO; bh];
+    // in processing order, so that dW_hh = dgates^T h_prev is one GEMM over the saved states
+    let mut dgates = vec![<F as GemmElem>::ZERO; t * bg];
+    for s in (0..t).rev() {
+        let ti = time(s, t, reverse);
+        for ((d, &gv), &n) in dh.iter_mut().zip(&g[ti * bh..(ti + 1) * bh]).zip(&dh_next) {
+            *d = gv + n;
+        }
+        let dgs = &mut dgates[s * bg..(s + 1) * bg];
+        cell_backward(hid, &sv.acts[s * bg..(s + 1) * bg], &sv.cs[s * bh..(s + 1) * bh], &sv.tcs[s * bh..(s + 1) * bh], &dh, &mut dc, dgs);
+        // dh_prev = dgates W_hh
+        gemm(b, hid, 4 * hid, <F as GemmElem>::ONE, dgs, 0, Strides::row_major(4 * hid), w_hh, 0, Strides::row_major(hid), <F as GemmElem>::ZERO, &mut dh_next, 0, Strides::row_major(hid));
+    }
+    let mut dw = vec![<F as GemmElem>::ZERO; 4 * hid * hid];
+    gemm(4 * hid, hid, t * b, <F as GemmElem>::ONE, &dgates, 0, Strides::row_major(4 * hid).t(), &sv.hs, 0, Strides::row_major(hid), <F as GemmElem>::ZERO, &mut dw, 0, Strides::row_major(hid));
+    let dxproj = if reverse {
+        let mut d = vec![<F as GemmElem>::ZERO; t * bg];
+        for s in 0..t {
+            d[(t - 1 - s) * bg..(t - s) * bg].copy_from_slice(&dgates[s * bg..(s + 1) * bg]);
+        }
+        d
+    } else {
+        dgates
+    };
+    (dxproj, dw, dh_next, dc)
+}
+
+/// `lstm_scan` for one float type.
+fn scan_typed<F: CellFloat + wrt_tensor::WithDType>(xproj: &Var, w_hh: &Var, h0: &Var, c0: &Var, reverse: bool, t: usize, b: usize, hid: usize) -> Result<ScanOut> {
+    let vec = |v: &Var| -> Result<Vec<F>> { Ok(v.value().contiguous()?.to_vec::<F>()?) };
+    let w = vec(w_hh)?;
+    let (packed, saved) = scan_forward(&vec(xproj)?, &w, &vec(h0)?, &vec(c0)?, t, b, hid, reverse);
+    let packed = Tensor::from_vec(packed, &[t + 1, b, hid])?;
+    // without a graph (no_grad, or nothing requires grad) nothing is saved for a backward
+    let track = wrt_autograd::is_grad_enabled() && [xproj, w_hh, h0, c0].iter().any(|v| v.requires_grad());
+    let out = if track {
+        Var::from_op("lstm_scan", packed, &[xproj, w_hh, h0, c0], move |g| {
+            let g = g.contiguous()?.to_vec::<F>()?;
+            let (dx, dw, dh0, dc0) = scan_backward(&g, &saved, &w, t, b, hid, reverse);
+            Ok(vec![
+                Some(Tensor::from_vec(dx, &[t, b, 4 * hid])?),
+                Some(Tensor::from_vec(dw, &[4 * hid, hid])?),
+                Some(Tensor::from_vec(dh0, &[b, hid])?),
+                Some(Tensor::from_vec(dc0, &[b, hid])?),
+            ])
+        })
+    } else {
+        Var::constant(packed)
+    };
     let last = time(t - 1, t, reverse);
     Ok(ScanOut { hs: out.narrow(0, 0, t)?, h_n: out.select(0, last)?, c_n: out.select(0, t)? })
 }
 
-/// Backpropagation through time. `g` is the gradient of the packed output `[T + 1, B, H]`.
-fn backward(g: &Tensor, steps: &[Step], w_hh: &Tensor, reverse: bool) -> wrt_autograd::Result<(Tensor, Tensor, Tensor, Tensor)> {
-    let t = steps.len();
-    let mut dh_next = g.select(0, 0)?.zeros_like()?;
-    let mut dc_next = g.select(0, t)?.contiguous()?;
-    let mut dgates: Vec<Option<Tensor>> = vec![None; t];
-    for (s, st) in steps.iter().enumerate().rev() {
-        let ti = time(s, t, reverse);
-        let dh = g.select(0, ti)?.add(&dh_next)?;
-        // dc = dc_next + dh * o * (1 - tanh(c)^2)
-        let dc = dc_next.add(&dh.mul(&st.o)?.mul(&st.tc.square()?.neg()?.add_scalar(1.0)?)?)?;
-        let sig_grad = |y: &Tensor| -> wrt_tensor::Result<Tensor> { y.mul(&y.neg()?.add_scalar(1.0)?) };
-        let di = dc.mul(&st.g)?.mul(&sig_grad(&st.i)?)?;
-        let df = dc.mul(&st.c_prev)?.mul(&sig_grad(&st.f)?)?;
-        let dg = dc.mul(&st.i)?.mul(&st.g.square()?.neg()?.add_scalar(1.0)?)?;
-        let d_o = dh.mul(&st.tc)?.mul(&sig_grad(&st.o)?)?;
-        let dgate = Tensor::cat(&[di, df, dg, d_o], 1)?;
-        dh_next = dgate.matmul(w_hh)?;
-        dc_next = dc.mul(&st.f)?;
-        dgates[ti] = Some(dgate);
+/// One layer-direction of an LSTM: `xproj = x W_ih^T + b_ih + b_hh` `[T, B, 4H]` (precomputed for all
+/// steps), `w_hh` `[4H, H]`, initial state `h0`, `c0` `[B, H]`; `reverse` runs from time T-1 down to 0.
+/// f32 and f64 (other dtypes: cast first).
+pub fn lstm_scan(xproj: &Var, w_hh: &Var, h0: &Var, c0: &Var, reverse: bool) -> Result<ScanOut> {
+    let (t, b, hid) = check(xproj, w_hh, h0, c0)?;
+    match xproj.dtype() {
+        DType::F32 => scan_typed::<f32>(xproj, w_hh, h0, c0, reverse, t, b, hid),
+        DType::F64 => scan_typed::<f64>(xproj, w_hh, h0, c0, reverse, t, b, hid),
+        d => Err(Error::Config(format!("lstm_scan: {d} is not supported (f32 or f64)"))),
     }
-    let dgates: Vec<Tensor> = dgates.into_iter().map(|x| x.expect("every time step is visited once")).collect();
-    let dxproj = Tensor::stack(&dgates, 0)?;
-    // dW_hh = sum_t dgates_t^T h_{t-1}: one GEMM over all steps, rows in time order on both sides
-    let h_prev: Vec<Tensor> = (0..t).map(|ti| steps[if reverse { t - 1 - ti } else { ti }].h_prev.clone()).collect();
-    let (b, h4) = (dgates[0].shape()[0], dgates[0].shape()[1]);
-    let h_prev = Tensor::stack(&h_prev, 0)?.reshape_to(&[t * b, h4 / 4])?;
-    let dw = dxproj.reshape_to(&[t * b, h4])?.t()?.matmul(&h_prev)?;
-    Ok((dxproj, dw, dh_next, dc_next))
 }
 
 /// The same recurrence composed from `Var` ops, one small graph per step (the test oracle of `lstm_scan`;

@@ -143,6 +143,7 @@ macro_rules! with_type {
 
 /// Wrap a Vec as storage of `dtype` (which must be T's dtype, or Bool for u8).
 pub fn storage_of<T: WithDType>(v: Vec<T>, dtype: DType) -> CpuStorage {
+    crate::cpu::alloc::keep_freed_memory();
     match T::into_storage(v) {
         CpuStorage::U8(v) if dtype == DType::Bool => CpuStorage::Bool(v),
         s => s,

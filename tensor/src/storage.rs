@@ -45,6 +45,7 @@ impl CpuStorage {
 
     /// A zero-filled buffer of `n` elements.
     pub fn zeros(dtype: DType, n: usize) -> CpuStorage {
+        crate::cpu::alloc::keep_freed_memory();
         match dtype {
             DType::F32 => CpuStorage::F32(vec![0.0; n]),
             DType::F64 => CpuStorage::F64(vec![0.0; n]),

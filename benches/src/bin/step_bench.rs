@@ -8,12 +8,14 @@
 //! `... -- --model atmodist [--channels 16,32,64,128 --batch 64]` (SGD, momentum 0.9, weight decay 1e-5)
 //! `... -- --model sitsformer [--img_size 32 --patch_size 8 --frames 8 --embed_dim 256 --num_layers 8
 //!  --num_heads 8 --batch 8]` (AdamW; the last quarter of each series padded and masked)
+//! `... -- --model tft [--input_size 32 --hidden_size 32 --num_heads 4 --lstm_layers 1 --window 100
+//!  --output_size 32 --batch 256]` (the seed's TFT; AdamW lr 5e-4, wd 1e-4, MSE, gradient norm clipped at 1)
 //! (`--phases 1` prints forward / backward / optimizer times of each step to stderr)
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use wrt_autograd::{fused::Reduction, Var};
-use wrt_models::{Atmodist, AtmodistConfig, Satformer, SatformerConfig, Sitsformer, SitsformerConfig};
+use wrt_models::{Atmodist, AtmodistConfig, Satformer, SatformerConfig, SeedTft, SeedTftConfig, Sitsformer, SitsformerConfig};
 use wrt_nn::ModuleExt;
 use wrt_tensor::{DType, Generator};
 use wrt_train::optim::{Adam, AdamConfig, Optimizer, ParamGroup, Sgd, SgdConfig};
@@ -43,21 +45,31 @@ fn main() {
         "satformer" => satformer(&a, threads, start_rss),
         "atmodist" => atmodist(&a, threads, start_rss),
         "sitsformer" => sitsformer(&a, threads, start_rss),
-        m => panic!("step_bench: --model satformer, atmodist or sitsformer, got {m}"),
+        "tft" => tft(&a, threads, start_rss),
+        m => panic!("step_bench: --model satformer, atmodist, sitsformer or tft, got {m}"),
     }
 }
 
 /// Times training steps, warmup steps first: `logits()` is the forward, then cross-entropy against `y`,
 /// backward, `opt.step()` and `zero_grad`. Returns the sorted step times in ms.
 fn time_steps(a: &HashMap<String, String>, opt: &mut dyn Optimizer, y: &wrt_tensor::Tensor, mut logits: impl FnMut() -> Var) -> Vec<f64> {
+    time_loss_steps(a, opt, None, || wrt_nn::loss::cross_entropy(&logits(), y, None, -100, 0.0, Reduction::Mean).expect("loss"))
+}
+
+/// Times training steps of `loss()` (forward and loss), backward, gradient-norm clipping of `clip`
+/// (params, max norm) when given, `opt.step()` and `zero_grad`. Returns the sorted step times in ms.
+fn time_loss_steps(a: &HashMap<String, String>, opt: &mut dyn Optimizer, clip: Option<(&[Var], f64)>, mut loss: impl FnMut() -> Var) -> Vec<f64> {
     let (steps, warmup): (usize, usize) = (arg(a, "steps", 10), arg(a, "warmup", 2));
     let mut times = Vec::with_capacity(steps);
     for i in 0..warmup + steps {
         let t = Instant::now();
-        let loss = wrt_nn::loss::cross_entropy(&logits(), y, None, -100, 0.0, Reduction::Mean).expect("loss");
+        let loss = loss();
         let t_fwd = t.elapsed();
         loss.backward().expect("backward");
         let t_bwd = t.elapsed();
+        if let Some((params, max_norm)) = clip {
+            wrt_train::optim::clip_grad_norm_(params, max_norm, 2.0, false).expect("clip");
+        }
         opt.step().expect("step");
         opt.zero_grad();
         if a.contains_key("phases") {
@@ -156,4 +168,32 @@ fn sitsformer(a: &HashMap<String, String>, threads: usize, start_rss: f64) {
         cfg.img_size, cfg.patch_size, cfg.embed_dim, cfg.num_layers, cfg.num_heads
     );
     report("sitsformer", &config, threads, &times, start_rss, n_params);
+}
+
+fn tft(a: &HashMap<String, String>, threads: usize, start_rss: f64) {
+    let cfg = SeedTftConfig {
+        input_size: arg(a, "input_size", 32),
+        hidden_size: arg(a, "hidden_size", 32),
+        num_heads: arg(a, "num_heads", 4),
+        num_lstm_layers: arg(a, "lstm_layers", 1),
+        dropout: 0.1,
+        output_size: Some(arg(a, "output_size", 32)),
+    };
+    let (batch, window): (usize, usize) = (arg(a, "batch", 256), arg(a, "window", 100));
+    let mut g = Generator::new(0);
+    let net = SeedTft::new(cfg.clone(), &mut g).expect("model");
+    let params = net.parameters();
+    let n_params: usize = params.iter().map(|p| p.value().numel()).sum();
+    let mut opt = Adam::adamw(vec![ParamGroup::new(params.clone(), AdamConfig { lr: 5e-4, weight_decay: 1e-4, ..Default::default() })]).expect("adamw");
+    let x = g.randn(&[batch, window, cfg.input_size], DType::F32).expect("x");
+    let y = Var::constant(g.randn(&[batch, cfg.outputs()], DType::F32).expect("y"));
+    let times = time_loss_steps(a, &mut opt, Some((&params, 1.0)), || {
+        let out = net.forward(&Var::constant(x.clone())).expect("forward");
+        wrt_nn::loss::mse_loss(&out, &y, Reduction::Mean).expect("loss")
+    });
+    let config = format!(
+        "{{\"input_size\": {}, \"hidden_size\": {}, \"num_heads\": {}, \"lstm_layers\": {}, \"window\": {window}, \"batch\": {batch}}}",
+        cfg.input_size, cfg.hidden_size, cfg.num_heads, cfg.num_lstm_layers
+    );
+    report("tft", &config, threads, &times, start_rss, n_params);
 }

@@ -36,6 +36,7 @@ macro_rules! simd_dispatch {
 pub mod conv;
 pub mod elementwise;
 pub mod gemm;
+pub mod lstm;
 pub mod norm;
 pub mod pool;
 pub mod reduce;

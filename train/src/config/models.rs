@@ -204,6 +204,8 @@ pub const MODELS: &[ModelSpec] = &[
             ("early_stopping.min_delta", "1e-5"),
             ("checkpoint.filename", "\"tft-{epoch:02d}-{val_loss:.6f}\""),
             ("data.window", "100"),
+            // the seed's windows need a long series: 4096 steps (the canonical model: 4096 series)
+            ("data.synthetic_samples", "4096"),
         ],
         check: check_tft,
     },
