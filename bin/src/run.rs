@@ -32,6 +32,10 @@ pub fn run_evaluate(cfg: &RunConfig) -> Result<(), CliError> {
 pub fn run_predict(cfg: &RunConfig) -> Result<(), CliError> {
     let (ckpt, out, n) = run::predict(cfg).map_err(CliError::Runtime)?;
     println!("predictions of {} for {n} samples written to {}", ckpt.display(), out.display());
+    let plots = run::prediction_plots_dir(&out);
+    if cfg.model.kind == wrt_train::config::ModelKind::Tft && plots.is_dir() {
+        println!("forecast and interpretation plots in {}", plots.display());
+    }
     Ok(())
 }
 

@@ -291,3 +291,48 @@ fn validation_errors_name_file_dataset_expected_and_found() {
     let e = data::open(Kind::Satformer, p("absent.h5"), &raw()).err().unwrap();
     assert!(matches!(e, wrt_train::Error::Io { .. }), "{e}");
 }
+
+#[test]
+fn tft_windows_and_static_categoricals() {
+    let dir = tmpdir("tft-windows");
+    let p = |n: &str| dir.join(n);
+    let win = |w: usize| OpenOptions { window: Some(w), ..raw() };
+    // one series [T, F] = [10, 3], windows of 4: 6 samples, x = steps t..t+4, y = step t+4
+    write_h5(&p("one.h5"), &[("series", f32s(&[10, 3]))], &[]);
+    let d = data::TftWindowsDataset::open(&p("one.h5"), &win(4)).unwrap();
+    assert_eq!((d.len(), d.features()), (6, 3));
+    let all = ramp(30, 0.5, -1.0);
+    let s = d.get(2, 0).unwrap();
+    assert_eq!(f32s_of(&s, "x"), &all[6..18]);
+    assert_eq!(f32s_of(&s, "y"), &all[18..21]);
+    // two series [N, T, F] = [2, 6, 2], windows of 4: 2 per series, none across the boundary
+    write_h5(&p("two.h5"), &[("series", f32s(&[2, 6, 2]))], &[]);
+    let d = data::open(Kind::TftSeries, p("two.h5"), &win(4)).unwrap();
+    assert_eq!(d.len(), 4);
+    let all = ramp(24, 0.5, -1.0);
+    assert_eq!(f32s_of(&d.get(2, 0).unwrap(), "y"), &all[12 + 8..12 + 10]);
+    let e = data::open(Kind::TftSeries, p("two.h5"), &win(6)).err().unwrap().to_string();
+    has_all(&e, &["a window of 6 steps", "has 6 steps", "data.window"]);
+    // the multi-horizon layout given to the windows reader, and the other way round, say which is which
+    has_all(&err(Kind::Tft, &p("one.h5")), &["holds 'series'", "model.variant: seed"]);
+
+    // static categoricals: classes counted from the data, or checked against the cardinality attribute
+    let arrays = |cat: &[i64]| {
+        vec![
+            ("static", f32s(&[2, 1])),
+            ("static_cat", Arr::I64(cat.to_vec(), vec![2, 1])),
+            ("known", f32s(&[2, 5, 1])),
+            ("observed", f32s(&[2, 5, 1])),
+            ("target", f32s(&[2, 5])),
+        ]
+    };
+    let lengths = [("encoder_length", "3"), ("decoder_length", "2")];
+    write_h5(&p("cat.h5"), &arrays(&[0, 2]), &lengths);
+    let d = data::TftDataset::open(&p("cat.h5"), &raw()).unwrap();
+    assert_eq!(d.names().categoricals, vec![("static_cat_0".to_string(), 3)]);
+    assert_eq!((d.names().known.clone(), d.names().target.clone()), (vec!["known_0".to_string()], "target".to_string()));
+    assert_eq!(field(&d.get(1, 0).unwrap(), "static_cat").to_vec::<i64>().unwrap(), vec![2]);
+    write_h5(&p("card.h5"), &arrays(&[0, 2]), &[lengths[0], lengths[1], ("static_cat_cardinality", "2")]);
+    has_all(&err(Kind::Tft, &p("card.h5")), &["static_cat[1, 0] = 2 is outside the 2 classes of 'static_cat_0'"]);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -168,6 +168,8 @@ pub struct DataConfig {
     /// Generate a synthetic dataset at `path` when it is missing.
     pub synthetic: bool,
     pub synthetic_samples: u64,
+    /// The columns of a long-format CSV table (TFT).
+    pub columns: crate::data::CsvColumns,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -337,9 +339,10 @@ impl RunConfig {
                 _ => Devices::Auto,
             },
         };
+        let strs = |k: &str| -> Vec<String> { get(k).as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()).unwrap_or_default() };
         let data = DataConfig {
             path: path_of("data.path"),
-            variables: get("data.variables").as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()).unwrap_or_default(),
+            variables: strs("data.variables"),
             frequency: s("data.frequency"),
             time_interval: get("data.time_interval").as_u64(),
             window: get("data.window").as_u64(),
@@ -348,6 +351,17 @@ impl RunConfig {
             temporal_dropout: f("data.temporal_dropout"),
             synthetic: b("data.synthetic"),
             synthetic_samples: u("data.synthetic_samples"),
+            columns: crate::data::CsvColumns {
+                time_idx: s("data.time_idx"),
+                group_ids: strs("data.group_ids"),
+                target: s("data.target"),
+                static_categoricals: strs("data.static_categoricals"),
+                static_reals: strs("data.static_reals"),
+                known_reals: strs("data.time_varying_known_reals"),
+                unknown_reals: strs("data.time_varying_unknown_reals"),
+                encoder_length: get("data.max_encoder_length").as_u64().map(|v| v as usize),
+                prediction_length: get("data.max_prediction_length").as_u64().map(|v| v as usize),
+            },
         };
         let loggers = get("logger")
             .as_array()

@@ -18,9 +18,11 @@ mod loader;
 mod norm;
 mod npy;
 mod rng;
+mod csv_series;
 pub mod synth;
 
 pub use batch::{collate, Batch, Sample};
+pub use csv_series::{CsvColumns, CsvSeriesDataset};
 pub use h5::{ElemKind, H5Array, H5File};
 pub use inspect::inspect;
 pub use layouts::{

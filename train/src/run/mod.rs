@@ -222,6 +222,7 @@ fn open_dataset(cfg: &RunConfig, path: &Path) -> Result<(Arc<dyn Dataset>, Optio
             let ds = open_atmodist(cfg, path)?;
             Ok((ds.clone(), Some(ds)))
         }
+        ModelKind::Tft if tft::is_csv(path) => Ok((Arc::new(tft::open_csv(cfg, path)?), None)),
         _ => Ok((data::open(layout_of(cfg), path, &open_options(cfg))?, None)),
     }
 }
@@ -706,6 +707,11 @@ fn confusion_of<M: TrainModule<Batch = data::Batch>>(task: &M, loader: &DataLoad
     Ok(cm)
 }
 
+/// Where `predict` draws its figures (TFT): `plots/` beside the predictions file.
+pub fn prediction_plots_dir(predictions: &Path) -> PathBuf {
+    predictions.parent().unwrap_or(Path::new(".")).join("plots")
+}
+
 /// `wrt-train predict`: run the checkpoint over every sample of the data file, in order, and write the
 /// outputs (`probs` [N, classes], `pred` [N], AtmoDist also `step1`, `step2`; plus `index` and `y` when the data has labels) to
 /// `predict_output` (`.h5`, default `{run_dir}/predictions.h5`, or `.csv`).
@@ -721,9 +727,7 @@ pub fn predict(cfg: &RunConfig) -> Result<(PathBuf, PathBuf, usize)> {
         ModelKind::Tft => {
             let task = tft::from_checkpoint(cfg, &path, &data_file)?;
             let (out, n) = predict_with(cfg, &task, &loader)?;
-            for p in tft::plots(&task, &loader, &out)? {
-                eprintln!("wrote {}", p.display());
-            }
+            tft::plots(&task, &loader, &out)?;
             (out, n)
         }
         _ => return Err(not_yet(cfg)),

@@ -26,6 +26,18 @@ pub(super) fn layout(cfg: &RunConfig) -> data::Kind {
 /// The data's variables, the target's de-normalisation (canonical) or the window's width (seed).
 pub(super) fn describe(cfg: &RunConfig, path: &Path) -> Result<(Option<TftVariables>, Option<usize>, Unscale)> {
     let opts = super::open_options(cfg);
+    if is_csv(path) {
+        let ds = open_csv(cfg, path)?;
+        let c = ds.columns();
+        let vars = TftVariables {
+            statics: c.static_reals.clone(),
+            known: c.known_reals.clone(),
+            observed: c.unknown_reals.clone(),
+            target: c.target.clone().unwrap_or_default(),
+            categoricals: ds.categoricals().to_vec(),
+        };
+        return Ok((Some(vars), None, Unscale(ds.target_stats().map(|(s, m)| (s.clone(), m)))));
+    }
     if is_canonical(&cfg.model.hparams) {
         let ds = data::TftDataset::open(path, &opts)?;
         let n = ds.names();
@@ -35,6 +47,20 @@ pub(super) fn describe(cfg: &RunConfig, path: &Path) -> Result<(Option<TftVariab
         let ds = data::TftWindowsDataset::open(path, &opts)?;
         Ok((None, Some(ds.features()), Unscale(None)))
     }
+}
+
+/// A `.csv` data file: a long-format table (canonical TFT only).
+pub(super) fn is_csv(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+}
+
+/// The CSV table of a run, read with the config's column names.
+pub(super) fn open_csv(cfg: &RunConfig, path: &Path) -> Result<data::CsvSeriesDataset> {
+    if !is_canonical(&cfg.model.hparams) {
+        return Err(Error::config("model.variant", format!("{} is a long-format table, which the canonical TFT reads (model.variant: canonical); the seed's model reads windows of an HDF5 'series'", path.display())));
+    }
+    let norm = if cfg.data.normalize { data::Normalize::Standard } else { data::Normalize::None };
+    data::CsvSeriesDataset::open(path, &cfg.data.columns, norm)
 }
 
 pub(super) fn task(cfg: &RunConfig, splits: &Splits, len: RunLength) -> Result<(TftTask, Unscale)> {
@@ -121,7 +147,7 @@ pub(super) fn plots(task: &TftTask, loader: &data::DataLoader, predictions: &Pat
     use crate::trainer::TrainModule;
     let TftNet::Canonical(model) = &task.net else { return Ok(Vec::new()) };
     let cfg = model.config();
-    let dir = predictions.parent().unwrap_or(Path::new(".")).join("plots");
+    let dir = super::prediction_plots_dir(predictions);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     wrt_nn::ModuleExt::eval(task);
     let _ng = wrt_autograd::NoGradGuard::new();
