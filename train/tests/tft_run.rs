@@ -164,3 +164,28 @@ fn seed_model_beats_persistence() {
     assert!(e.contains("model.input_size") && e.contains("has 8"), "{e}");
     std::fs::remove_dir_all(&root).ok();
 }
+
+/// The example configs load with the seed guide's recipe: Adam 5e-4, batch 256, 100 epochs, early stopping
+/// (20, 1e-5), ReduceLROnPlateau (0.5, 8), clipping 1.0, seed 42, the seed's checkpoint names.
+#[test]
+fn example_configs_carry_the_seed_recipe() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/tft");
+    for (file, variant) in [("lightning_config.yaml", "seed"), ("canonical.yaml", "canonical"), ("csv_table.yaml", "canonical")] {
+        let cfg = config::load_file(&dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}")).remove(0);
+        assert_eq!(cfg.model.hparams["variant"], variant, "{file}");
+        assert_eq!(cfg.trainer.gradient_clip_val, Some(1.0), "{file}");
+        assert_eq!(cfg.trainer.seed, Some(42), "{file}");
+        if file == "csv_table.yaml" {
+            assert_eq!(cfg.data.columns.group_ids, ["shop"]);
+            assert_eq!((cfg.data.columns.encoder_length, cfg.data.columns.prediction_length), (Some(14), Some(7)));
+            continue;
+        }
+        let es = cfg.early_stopping.as_ref().expect("early stopping on");
+        assert_eq!((es.patience, es.min_delta), (20, 1e-5), "{file}");
+        assert_eq!((cfg.optimizer.lr, cfg.loader.batch_size, cfg.trainer.max_epochs), (5e-4, 256, Some(100)), "{file}");
+        assert!(matches!(&cfg.scheduler.kind, Some(config::SchedulerKind::ReduceOnPlateau { plateau, .. }) if plateau.factor == 0.5 && plateau.patience == 8), "{file}");
+    }
+    let seed = config::load_file(&dir.join("lightning_config.yaml")).unwrap().remove(0);
+    assert_eq!(seed.checkpoint_dir().file_name().unwrap(), "checkpoints_lightning");
+    assert_eq!(seed.data.window, Some(100));
+}

@@ -79,6 +79,8 @@ pub enum SchedulerKind {
     /// `warmup_start_lr` then cosine (`LinearWarmupCosine(warmup, t_max, ...)`). `t_max: None` = the run's
     /// length in scheduler intervals (max_epochs, or total steps).
     Cosine { t_max: Option<u64>, eta_min: f64, warmup_epochs: u64, warmup_start_lr: f64 },
+    /// `CosineAnnealingWarmRestarts(t_0, t_mult, eta_min)`.
+    CosineRestarts { t_0: u64, t_mult: u64, eta_min: f64 },
     Step { step_size: u64, gamma: f64 },
     MultiStep { milestones: Vec<u64>, gamma: f64 },
     /// `OneCycleLR`; total_steps comes from the data at run time. `max_lr: None` = `OptimizerConfig::lr`.
@@ -274,6 +276,7 @@ impl RunConfig {
                 warmup_epochs: u("model.warmup_epochs"),
                 warmup_start_lr: f("model.warmup_start_lr"),
             }),
+            Some("cosine_restarts") => Some(SchedulerKind::CosineRestarts { t_0: u("model.t_0"), t_mult: u("model.t_mult"), eta_min: f("model.min_lr") }),
             Some("step") => Some(SchedulerKind::Step { step_size: u("model.step_size"), gamma: f("model.gamma") }),
             Some("multistep") => Some(SchedulerKind::MultiStep {
                 milestones: get("model.milestones").as_array().map(|a| a.iter().filter_map(Value::as_u64).collect()).unwrap_or_default(),

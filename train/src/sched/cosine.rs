@@ -1,6 +1,7 @@
 //! Cosine annealing (`torch.optim.lr_scheduler.CosineAnnealingLR`) and linear warmup followed by cosine
 //! annealing (pl_bolts' `LinearWarmupCosineAnnealingLR`, which Lightning users import), both in the recursive
-//! form their `get_lr()` uses: each step rescales the optimizer's current lr.
+//! form their `get_lr()` uses: each step rescales the optimizer's current lr; and cosine annealing with warm
+//! restarts (`CosineAnnealingWarmRestarts`, the seed TFT's scheduler), in its closed form.
 
 use super::{from_json, py_mod, to_json, Base, Scheduler};
 use crate::optim::Optimizer;
@@ -117,6 +118,64 @@ impl Scheduler for LinearWarmupCosine {
     }
     fn load_state_dict(&mut self, v: &serde_json::Value) -> Result<()> {
         (self.base, self.cfg) = from_json("LinearWarmupCosine", v, self.base.base_lrs.len())?;
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+struct RestartsCfg {
+    t_0: i64,
+    t_mult: i64,
+    eta_min: f64,
+    /// Steps into the current cycle, and the cycle's length (PyTorch's `T_cur`, `T_i`).
+    t_cur: i64,
+    t_i: i64,
+}
+
+/// `CosineAnnealingWarmRestarts(T_0, T_mult, eta_min)`: a cosine from the base lr to `eta_min` over T_0
+/// steps, then restarting at the base lr with cycles T_mult times longer each time.
+/// `lr = eta_min + (base - eta_min) (1 + cos(pi T_cur / T_i)) / 2`.
+pub struct CosineAnnealingWarmRestarts {
+    base: Base,
+    cfg: RestartsCfg,
+}
+
+impl CosineAnnealingWarmRestarts {
+    pub fn new(opt: &mut dyn Optimizer, t_0: usize, t_mult: usize, eta_min: f64) -> Result<CosineAnnealingWarmRestarts> {
+        if t_0 == 0 || t_mult == 0 {
+            return Err(Error::config("CosineAnnealingWarmRestarts", format!("T_0 ({t_0}) and T_mult ({t_mult}) must be positive")));
+        }
+        let cfg = RestartsCfg { t_0: t_0 as i64, t_mult: t_mult as i64, eta_min, t_cur: -1, t_i: t_0 as i64 };
+        let mut s = CosineAnnealingWarmRestarts { base: Base::new(opt.lrs()), cfg };
+        s.step(opt)?;
+        Ok(s)
+    }
+}
+
+impl Scheduler for CosineAnnealingWarmRestarts {
+    fn step(&mut self, opt: &mut dyn Optimizer) -> Result<()> {
+        let c = &mut self.cfg;
+        if self.base.last_epoch < 0 {
+            // the constructor's step: epoch 0 of the first cycle
+            (c.t_cur, c.t_i) = (0, c.t_0);
+        } else {
+            c.t_cur += 1;
+            if c.t_cur >= c.t_i {
+                c.t_cur -= c.t_i;
+                c.t_i *= c.t_mult;
+            }
+        }
+        let (eta, frac) = (c.eta_min, c.t_cur as f64 / c.t_i as f64);
+        self.base.advance(opt, |b, _, _| Ok(b.base_lrs.iter().map(|base| eta + (base - eta) * (1.0 + (PI * frac).cos()) / 2.0).collect()))
+    }
+    fn get_lr(&self) -> Vec<f64> {
+        self.base.last_lr.clone()
+    }
+    fn state_dict(&self) -> serde_json::Value {
+        to_json("CosineAnnealingWarmRestarts", &self.base, &self.cfg)
+    }
+    fn load_state_dict(&mut self, v: &serde_json::Value) -> Result<()> {
+        (self.base, self.cfg) = from_json("CosineAnnealingWarmRestarts", v, self.base.base_lrs.len())?;
         Ok(())
     }
 }

@@ -11,7 +11,7 @@ mod onecycle;
 mod plateau;
 mod step;
 
-pub use cosine::{CosineAnnealingLR, LinearWarmupCosine};
+pub use cosine::{CosineAnnealingLR, CosineAnnealingWarmRestarts, LinearWarmupCosine};
 pub use onecycle::{Anneal, OneCycleConfig, OneCycleLR};
 pub use plateau::{Mode, PlateauConfig, ReduceLROnPlateau, ThresholdMode};
 pub use step::{MultiStepLR, StepLR};

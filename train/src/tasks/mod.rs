@@ -9,7 +9,7 @@ pub mod tft;
 
 use crate::config::{Interval as CfgInterval, OptimizerKind, RunConfig, SchedulerKind};
 use crate::optim::{Adam, Optimizer, ParamGroup, Sgd};
-use crate::sched::{CosineAnnealingLR, LinearWarmupCosine, MultiStepLR, OneCycleLR, ReduceLROnPlateau, Scheduler, StepLR};
+use crate::sched::{CosineAnnealingLR, CosineAnnealingWarmRestarts, LinearWarmupCosine, MultiStepLR, OneCycleLR, ReduceLROnPlateau, Scheduler, StepLR};
 use crate::trainer::{Interval, OptimSetup, SchedulerSetup};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -108,6 +108,9 @@ pub fn optim_setup(cfg: &RunConfig, params: Vec<Var>, len: RunLength) -> Result<
             } else {
                 (Box::new(CosineAnnealingLR::new(opt, t_max, *eta_min)?), None)
             }
+        }
+        Some(SchedulerKind::CosineRestarts { t_0, t_mult, eta_min }) => {
+            (Box::new(CosineAnnealingWarmRestarts::new(opt, count(*t_0, "model.t_0")?, count(*t_mult, "model.t_mult")?, *eta_min)?), None)
         }
         Some(SchedulerKind::Step { step_size, gamma }) => (Box::new(StepLR::new(opt, count(*step_size, "model.step_size")?, *gamma)?), None),
         Some(SchedulerKind::MultiStep { milestones, gamma }) => {
