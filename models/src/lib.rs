@@ -3,16 +3,19 @@
 //!
 //! - [`atmodist`]: AtmoDist, siamese ResNet over two atmospheric states -> time-gap logits; its encoder embeds
 //!   states for analogue search.
+//! - [`pangu`]: Pangu-Weather (SuperDARN adaptation), earth-specific 3-D window transformer -> maps.
 //! - [`satformer`]: SaTformer, space-time transformer over satellite frames -> precipitation-bin logits.
 //! - [`sitsformer`]: SITS-Former, joint space-time transformer over a masked image time series -> classes.
 //! - [`tft`]: Temporal Fusion Transformer, the seed's point forecaster and the canonical quantile forecaster.
 
 pub mod atmodist;
+pub mod pangu;
 pub mod satformer;
 pub mod sitsformer;
 pub mod tft;
 
 pub use atmodist::{Atmodist, AtmodistConfig};
+pub use pangu::{Pangu, PanguConfig};
 pub use satformer::{AttnKind, Satformer, SatformerConfig};
 pub use sitsformer::{Sitsformer, SitsformerConfig};
 pub use tft::{SeedTft, SeedTftConfig, Tft, TftConfig};
