@@ -124,7 +124,15 @@ fn verdict(first: &BTreeMap<String, f64>, last: &BTreeMap<String, f64>, baseline
     // forecasts: an error below the baseline's (the TFT's P50/P90 risks against seasonal naive, the seed's
     // next-step RMSE against persistence)
     let short = name.split(':').next().unwrap_or(name);
-    let risks = last.contains_key("val_p50_risk");
+    // rollouts (Pangu): RMSE at leads 1 and 3 from the logged mean squared errors
+    for key in ["val_mse_lead1", "val_mse_lead3"] {
+        if let (Some(c), Some(base)) = (last.get(key), baseline.get(key)) {
+            let (c, base) = (c.sqrt(), base.sqrt());
+            let lead = &key["val_mse_".len()..];
+            parts.push(format!("RMSE {lead} {c:.4} vs {short} {base:.4} ({})", if c < base { "beats it" } else { "does NOT beat it" }));
+        }
+    }
+    let risks = last.contains_key("val_p50_risk") || last.contains_key("val_mse_lead1");
     for key in ["val_p50_risk", "val_p90_risk", "val_rmse"] {
         if key == "val_rmse" && risks {
             continue;

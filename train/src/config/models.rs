@@ -158,6 +158,7 @@ pub const MODELS: &[ModelSpec] = &[
             h("time_step", INT1, "1", "pangu", "Forecast steps rolled out."),
             h("mlp_ratio", FLOATPOS, "4.0", "pangu", "MLP expansion ratio."),
             h("noise_factor", FLOAT0, "0.1", "pangu", "Training noise added/subtracted around each rollout step."),
+            h("depths", LIST_INT1, "[2, 6, 6, 2]", "wrt", "Blocks of the four layers (the reference's fixed (2, 6, 6, 2); smaller for CPU-sized models)."),
         ],
         defaults: &[
             ("model.optimizer", "\"adam\""),
@@ -273,6 +274,9 @@ fn check_pangu(h: &Map<String, Value>) -> Result<(), (&'static str, String)> {
     let heads = ints(h, "num_heads");
     if heads.len() != 4 {
         return Err(("num_heads", format!("needs 4 values (one per layer), got {}", heads.len())));
+    }
+    if ints(h, "depths").len() != 4 {
+        return Err(("depths", "needs 4 values (blocks per layer)".into()));
     }
     let w = ints(h, "window_size");
     if w.len() != 3 {

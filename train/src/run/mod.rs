@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use wrt_tensor::Tensor;
 
+mod pangu;
 mod tft;
 
 /// What a training run produced, for the summary the CLI prints.
@@ -80,13 +81,6 @@ fn seed_of(cfg: &RunConfig) -> u64 {
     cfg.trainer.seed.unwrap_or(0)
 }
 
-fn not_yet(cfg: &RunConfig) -> Error {
-    Error::config(
-        "model.type",
-        format!("'{}' is configured and valid, but its network arrives with its own issue; `satformer`, `atmodist`, `sitsformer` and `tft` train today", cfg.model.type_name),
-    )
-}
-
 /// The data file: `data.path`, generated first when it is missing and `data.synthetic` is set.
 fn data_path(cfg: &RunConfig) -> Result<(PathBuf, Option<PathBuf>)> {
     let kind = layout_of(cfg);
@@ -134,6 +128,7 @@ fn data_path(cfg: &RunConfig) -> Result<(PathBuf, Option<PathBuf>)> {
             classes: int("num_classes"),
             ..Default::default()
         },
+        ModelKind::Pangu => SynthOptions { n: cfg.data.synthetic_samples as usize, seed: seed_of(cfg), size: int("grid_size"), ..Default::default() },
         ModelKind::Atmodist => SynthOptions {
             n: cfg.data.synthetic_samples as usize,
             seed: seed_of(cfg),
@@ -161,6 +156,10 @@ fn open_options(cfg: &RunConfig) -> OpenOptions {
         window: cfg.data.window.map(|w| w as usize),
         ..Default::default()
     };
+    if cfg.model.kind == ModelKind::Pangu {
+        // targets out to lead 3 of the rollout, for its evaluation
+        o.pangu.steps = pangu::LEADS * cfg.model.hparams.get("time_step").and_then(serde_json::Value::as_u64).unwrap_or(1) as usize;
+    }
     if cfg.model.kind == ModelKind::Atmodist {
         o.atmodist.variables = cfg.data.variables.clone();
         o.atmodist.num_classes = cfg.model.hparams.get("num_classes").and_then(serde_json::Value::as_u64).map(|k| k as usize);
@@ -326,6 +325,11 @@ pub fn train_with(cfg: &RunConfig, stop_hook: Option<StopHook>) -> Result<TrainS
             let baseline = (majority_class(&splits, n, labels, "val_acc")?, "majority class: the training split's most frequent class for every sample".into());
             fit(cfg, &task, &splits, baseline, t0, stop_hook, None)
         }
+        ModelKind::Pangu => {
+            let task = pangu::task(cfg, &splits, len)?;
+            let baseline = (pangu::persistence(&splits, task.model.config().time_step, task.lat.as_deref())?, "persistence: every lead repeats the input state".into());
+            fit(cfg, &task, &splits, baseline, t0, stop_hook, None)
+        }
         ModelKind::Tft => {
             let (task, unscale) = tft::task(cfg, &splits, len)?;
             let baseline = match task.quantiles() {
@@ -337,7 +341,6 @@ pub fn train_with(cfg: &RunConfig, stop_hook: Option<StopHook>) -> Result<TrainS
             };
             fit(cfg, &task, &splits, baseline, t0, stop_hook, None)
         }
-        _ => Err(not_yet(cfg)),
     }
 }
 
@@ -648,7 +651,11 @@ pub fn validate(cfg: &RunConfig) -> Result<(PathBuf, BTreeMap<String, f64>)> {
             let mut t = Trainer::new(cfg.trainer.clone());
             Ok((path, t.validate(&task, val)?))
         }
-        _ => Err(not_yet(cfg)),
+        ModelKind::Pangu => {
+            let task = pangu::from_checkpoint(cfg, &path, &splits.path)?;
+            let mut t = Trainer::new(cfg.trainer.clone());
+            Ok((path, t.validate(&task, val)?))
+        }
     }
 }
 
@@ -724,13 +731,13 @@ pub fn predict(cfg: &RunConfig) -> Result<(PathBuf, PathBuf, usize)> {
         ModelKind::Satformer => predict_with(cfg, &satformer_from_checkpoint(cfg, &path)?, &loader)?,
         ModelKind::Atmodist => predict_with(cfg, &atmodist_from_checkpoint(cfg, &path)?, &loader)?,
         ModelKind::Sitsformer => predict_with(cfg, &sitsformer_from_checkpoint(cfg, &path)?, &loader)?,
+        ModelKind::Pangu => predict_with(cfg, &pangu::from_checkpoint(cfg, &path, &data_file)?, &loader)?,
         ModelKind::Tft => {
             let task = tft::from_checkpoint(cfg, &path, &data_file)?;
             let (out, n) = predict_with(cfg, &task, &loader)?;
             tft::plots(&task, &loader, &out)?;
             (out, n)
         }
-        _ => return Err(not_yet(cfg)),
     };
     Ok((path, out, n))
 }

@@ -3,6 +3,7 @@
 //! what `configure_optimizers` returns, the same for every task.
 
 pub mod atmodist;
+pub mod pangu;
 pub mod satformer;
 pub mod sitsformer;
 pub mod tft;
