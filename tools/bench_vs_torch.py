@@ -2,11 +2,13 @@
 PyTorch (CPU, eager, same thread count) and in wrt, in one run, and print the ratios of time and of peak RSS.
 SaTformer steps AdamW; AtmoDist steps SGD (momentum 0.9, weight decay 1e-5) on a pair of [B, 5, 32, 32] states;
 the TFT (the seed's V1 TemporalFusionTransformerLightning) takes an MSE loss, clips the gradient norm to 1.0 and
-steps AdamW (lr 5e-4, weight decay 1e-4), as the seed's trainer does.
+steps AdamW (lr 5e-4, weight decay 1e-4), as the seed's trainer does. Pangu (SuperDARN) takes the summed MSE of
+[B, 5, G, G] maps in train mode (drop path, rollout noise 0.1), clips the gradient norm to 0.25 and steps Adam
+(lr 1e-4, weight decay 0.05 as coupled L2), as the seed's Lightning module and trainer do.
 
 Each side runs in its own fresh process, so the peak RSS (VmHWM) is that side's alone:
 - PyTorch: this script re-invoked with --torch-side (tools/parity/satformer_ref.py / atmodist_ref.py /
-  sitsformer_ref.py / tft_ref.py, the parity references)
+  sitsformer_ref.py / tft_ref.py / pangu_ref.py, the parity references)
 - wrt: target/release/step_bench (benches/src/bin/step_bench.rs), built here if missing
 
     PY=$(../shared/tools/oracle-venv) && $PY tools/bench_vs_torch.py --model satformer [--threads 2]
@@ -17,6 +19,9 @@ Each side runs in its own fresh process, so the peak RSS (VmHWM) is that side's 
     $PY tools/bench_vs_torch.py --model tft [--input_size 32 --hidden_size 32 --num_heads 4 --lstm_layers 1
         --window 100 --output_size 32 --batch 256]   (x [B, window, input_size], y [B, output_size]; train mode,
         dropout 0.1; MSE, grad-norm clip 1.0, AdamW lr 5e-4 wd 1e-4)
+    $PY tools/bench_vs_torch.py --model pangu [--grid_size 64 --embed_dim 32 --pangu_heads 2,4,4,2 --window_size 2,4,8
+        --depths 2,6,6,2 --time_step 1 --batch 4]   (x, y [B, 5, G, G]; train mode: drop path, noise 0.1; MSE sum,
+        grad-norm clip 0.25, Adam lr 1e-4 weight decay 0.05)
 
 ratio = wrt / PyTorch: below 1 means wrt is faster (time) or smaller (memory).
 """
@@ -80,6 +85,17 @@ def torch_side(a):
         x = torch.randn(a.batch, a.window, a.input_size)
         y = torch.randn(a.batch, a.output_size)
         step = lambda: F.mse_loss(model(x), y)
+    elif a.model == "pangu":
+        from pangu_ref import Pangu
+        ints = lambda v: tuple(int(c) for c in v.split(","))
+        model = Pangu(embed_dim=a.embed_dim, num_heads=ints(a.pangu_heads), window_size=ints(a.window_size), grid_size=a.grid_size,
+                      time_step=a.time_step, mlp_ratio=4, noise_factor=a.noise_factor, depths=ints(a.depths))
+        model.train()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05)
+        clip = 0.25
+        x = torch.randn(a.batch, 5, a.grid_size, a.grid_size)
+        y = torch.randn(a.batch, 5, a.grid_size, a.grid_size)
+        step = lambda: F.mse_loss(model(x), y, reduction="sum")
     else:
         model = SaTformer(dim=a.dim, depth=a.depth, heads=a.heads, dim_head=a.dim_head, num_frames=4, num_classes=64,
                           image_size=32, patch_size=4, channels=11, attn=a.attn, attn_dropout=0.1, ff_dropout=0.1)
@@ -110,11 +126,11 @@ def run_json(cmd):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="satformer", choices=["satformer", "atmodist", "sitsformer", "tft"])
+    p.add_argument("--model", default="satformer", choices=["satformer", "atmodist", "sitsformer", "tft", "pangu"])
     p.add_argument("--img_size", type=int, default=32)
     p.add_argument("--patch_size", type=int, default=8)
     p.add_argument("--frames", type=int, default=8)
-    p.add_argument("--embed_dim", type=int, default=256)
+    p.add_argument("--embed_dim", type=int, default=None, help="default: pangu 32, sitsformer 256")
     p.add_argument("--num_layers", type=int, default=8)
     p.add_argument("--num_heads", type=int, default=None, help="default: tft 4, sitsformer 8")
     p.add_argument("--input_size", type=int, default=32, help="tft: features per step")
@@ -123,19 +139,27 @@ def main():
     p.add_argument("--window", type=int, default=100, help="tft: steps per sample")
     p.add_argument("--output_size", type=int, default=None, help="tft: default input_size")
     p.add_argument("--channels", default="16,32,64,128", help="atmodist: res_out_channels_list")
+    p.add_argument("--grid_size", type=int, default=64, help="pangu: maps [B, 5, G, G]")
+    p.add_argument("--pangu_heads", default="2,4,4,2", help="pangu: heads of layers 1-4")
+    p.add_argument("--window_size", default="2,4,8", help="pangu: (levels, lat, lon) window")
+    p.add_argument("--depths", default="2,6,6,2", help="pangu: blocks of layers 1-4")
+    p.add_argument("--time_step", type=int, default=1, help="pangu: rollout steps")
+    p.add_argument("--noise_factor", type=float, default=0.1, help="pangu: training rollout noise")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--depth", type=int, default=4)
     p.add_argument("--heads", type=int, default=8)
     p.add_argument("--dim_head", type=int, default=16)
-    p.add_argument("--batch", type=int, default=None, help="default: satformer 16, atmodist 64, sitsformer 8, tft 256")
+    p.add_argument("--batch", type=int, default=None, help="default: satformer 16, atmodist 64, sitsformer 8, tft 256, pangu 4")
     p.add_argument("--attn", default="ST^2")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--torch-side", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.batch is None:
-        a.batch = {"atmodist": 64, "sitsformer": 8, "tft": 256}.get(a.model, 16)
+        a.batch = {"atmodist": 64, "sitsformer": 8, "tft": 256, "pangu": 4}.get(a.model, 16)
+    if a.embed_dim is None:
+        a.embed_dim = {"pangu": 32}.get(a.model, 256)
     if a.num_heads is None:
         a.num_heads = {"tft": 4}.get(a.model, 8)
     if a.output_size is None:
@@ -152,14 +176,17 @@ def main():
               "--patch_size", str(a.patch_size), "--frames", str(a.frames), "--embed_dim", str(a.embed_dim),
               "--num_layers", str(a.num_layers), "--num_heads", str(a.num_heads), "--input_size", str(a.input_size),
               "--hidden_size", str(a.hidden_size), "--lstm_layers", str(a.lstm_layers), "--window", str(a.window),
-              "--output_size", str(a.output_size)]
+              "--output_size", str(a.output_size), "--grid_size", str(a.grid_size), "--pangu_heads", a.pangu_heads,
+              "--window_size", a.window_size, "--depths", a.depths, "--time_step", str(a.time_step),
+              "--noise_factor", str(a.noise_factor)]
     env_note = f"threads {a.threads}, load {os.getloadavg()[0]:.2f}"
     t = run_json([sys.executable, __file__, "--torch-side", "--model", a.model] + common)
     w = run_json([str(exe), "--model", a.model] + common)
     assert t["params"] == w["params"], f"parameter counts differ: torch {t['params']} wrt {w['params']}"
     what = {"atmodist": f"channels [{a.channels}]",
             "sitsformer": f"img {a.img_size} patch {a.patch_size} T {a.frames} embed {a.embed_dim} layers {a.num_layers} heads {a.num_heads}",
-            "tft": f"seed V1, input {a.input_size} hidden {a.hidden_size} heads {a.num_heads} lstm {a.lstm_layers} window {a.window} output {a.output_size}"}.get(
+            "tft": f"seed V1, input {a.input_size} hidden {a.hidden_size} heads {a.num_heads} lstm {a.lstm_layers} window {a.window} output {a.output_size}",
+            "pangu": f"grid {a.grid_size} embed {a.embed_dim} heads ({a.pangu_heads}) window ({a.window_size}) depths ({a.depths}) T {a.time_step}"}.get(
         a.model, f"dim {a.dim} depth {a.depth} heads {a.heads}x{a.dim_head} attn {a.attn}")
     print(f"{a.model} {what} batch {a.batch}: {w['params']} parameters; {env_note}; torch {t['torch']}")
     print(f"| | PyTorch | wrt | wrt / PyTorch |")

@@ -7,23 +7,28 @@ Writes tests/fixtures/optim/:
                         at each step, and `<opt>.<sched>.traj` [10, 58] f32, all parameters (W, b, c, e
                         flattened) after every 20th step; `<opt>.<sched>.exact` the same with the gradient
                         (p - target) * k, which wrt computes bit for bit like torch (tests the optimizer alone)
-  sched.safetensors     lr sequences of schedulers alone (past T_max, milestones given twice, three-phase ...)
+  sched.safetensors     lr sequences of schedulers alone (past T_max, milestones given twice, three-phase,
+                        warm restarts stepped once per epoch ...): `<name>.lr` and `<name>.momentum` [steps, 2] f64
   plateau.safetensors   ReduceLROnPlateau: scripted metrics and the lrs after each step
   clip.safetensors      clip_grad_norm_ / clip_grad_value_ on fixed gradients (2-norm, inf, non-finite)
   manifest.json         every config, so the Rust tests build exactly what ran here
 
 train/tests/optim_parity.rs and sched_parity.rs replay them.
 
-    PY=$(../shared/tools/oracle-venv) && $PY tools/parity/gen_optim.py
+    PY=$(../shared/tools/oracle-venv) && $PY tools/parity/gen_optim.py [problem traj sched plateau clip]
+
+Naming files rewrites only those (and manifest.json); no names rewrites all. The f32 bits of traj.safetensors
+depend on the machine (MKL's sgemm dispatch, ATen's kernels): regenerate it only when its runs change.
 """
 import json
 import math
 import os
+import sys
 
 import torch
 from safetensors.torch import save_file
-from torch.optim.lr_scheduler import (CosineAnnealingLR, LRScheduler, MultiStepLR, OneCycleLR,
-                                      ReduceLROnPlateau, StepLR)
+from torch.optim.lr_scheduler import (CosineAnnealingLR, CosineAnnealingWarmRestarts, LRScheduler, MultiStepLR,
+                                      OneCycleLR, ReduceLROnPlateau, StepLR)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "tests", "fixtures", "optim")
@@ -94,7 +99,9 @@ SCHEDULERS = {
     "onecycle": {"kind": "onecycle", "total_steps": 200},
 }
 
-# Schedulers alone (lr sequences only), including regimes the runs above do not reach.
+# Schedulers alone (lr sequences only), including regimes the runs above do not reach. Each case: (config, steps)
+# over two groups with lrs SCHED_LR, or (config, steps, lrs).
+SCHED_LR = [0.1, 0.04]
 SCHED_ONLY = {
     "step_3": ({"kind": "step", "step_size": 3, "gamma": 0.7}, 40),
     "multistep": ({"kind": "multistep", "milestones": [5, 12, 12, 30], "gamma": 0.3}, 40),
@@ -104,7 +111,16 @@ SCHED_ONLY = {
     "onecycle_three_phase": ({"kind": "onecycle", "total_steps": 40, "three_phase": True, "pct_start": 0.25}, 40),
     "onecycle_linear": ({"kind": "onecycle", "total_steps": 40, "anneal_strategy": "linear", "div_factor": 10.0,
                          "final_div_factor": 100.0, "max_lr": [0.5, 0.2]}, 40),
+    # CosineAnnealingWarmRestarts stepped once per epoch (Lightning's interval "epoch": step() without an epoch)
+    "cosine_restarts_t10_mult2": ({"kind": "cosine_restarts", "t_0": 10, "t_mult": 2, "eta_min": 0.0}, 80, [0.1, 0.05]),
+    "cosine_restarts_t7_mult1_min": ({"kind": "cosine_restarts", "t_0": 7, "t_mult": 1, "eta_min": 1e-3}, 80, [0.1, 0.05]),
+    "cosine_restarts_t5_mult3": ({"kind": "cosine_restarts", "t_0": 5, "t_mult": 3, "eta_min": 0.0}, 80, [0.1, 0.05]),
 }
+
+
+def sched_case(v):
+    """(config, steps, group lrs) of a SCHED_ONLY entry."""
+    return v[0], v[1], (v[2] if len(v) > 2 else SCHED_LR)
 
 
 def make_problem():
@@ -157,6 +173,8 @@ def build_sched(cfg, opt):
         return MultiStepLR(opt, cfg["milestones"], cfg["gamma"])
     if k == "cosine":
         return CosineAnnealingLR(opt, cfg["t_max"], cfg["eta_min"])
+    if k == "cosine_restarts":
+        return CosineAnnealingWarmRestarts(opt, cfg["t_0"], cfg["t_mult"], cfg["eta_min"])
     if k == "warmup_cosine":
         return LinearWarmupCosineAnnealingLR(opt, cfg["warmup_steps"], cfg["max_steps"], cfg["warmup_start_lr"], cfg["eta_min"])
     if k == "onecycle":
@@ -194,9 +212,9 @@ def run(opt_cfg, sched_cfg, problem, exact):
     return torch.tensor(lrs, dtype=torch.float64), torch.stack(snaps)
 
 
-def sched_only(cfg, steps):
+def sched_only(cfg, steps, lr):
     p = [torch.zeros(1, requires_grad=True), torch.zeros(1, requires_grad=True)]
-    opt = torch.optim.SGD([{"params": [p[0]], "lr": 0.1}, {"params": [p[1]], "lr": 0.04}], momentum=0.9)
+    opt = torch.optim.SGD([{"params": [p[0]], "lr": lr[0]}, {"params": [p[1]], "lr": lr[1]}], momentum=0.9)
     sched = build_sched(cfg, opt)
     lrs, moms = [], []
     for _ in range(steps):
@@ -278,34 +296,46 @@ def clip_cases():
     return tensors, manifest
 
 
-def main():
+FILES = ["problem", "traj", "sched", "plateau", "clip"]
+
+
+def main(only):
+    unknown = sorted(set(only) - set(FILES))
+    if unknown:
+        sys.exit(f"unknown fixture file(s) {unknown}; choose from {FILES}")
+    only = set(only or FILES)
     torch.set_num_threads(1)
     os.makedirs(OUT, exist_ok=True)
     problem = make_problem()
-    save_file(problem, os.path.join(OUT, "problem.safetensors"))
+    if "problem" in only:
+        save_file(problem, os.path.join(OUT, "problem.safetensors"))
 
-    traj = {}
-    for on, oc in OPTIMIZERS.items():
-        for sn, sc in SCHEDULERS.items():
-            lrs, snaps = run(oc, sc, problem, exact=False)
-            traj[f"{on}.{sn}.lr"] = lrs
-            traj[f"{on}.{sn}.traj"] = snaps
-            traj[f"{on}.{sn}.exact"] = run(oc, sc, problem, exact=True)[1]
-    save_file(traj, os.path.join(OUT, "traj.safetensors"))
+    if "traj" in only:
+        traj = {}
+        for on, oc in OPTIMIZERS.items():
+            for sn, sc in SCHEDULERS.items():
+                lrs, snaps = run(oc, sc, problem, exact=False)
+                traj[f"{on}.{sn}.lr"] = lrs
+                traj[f"{on}.{sn}.traj"] = snaps
+                traj[f"{on}.{sn}.exact"] = run(oc, sc, problem, exact=True)[1]
+        save_file(traj, os.path.join(OUT, "traj.safetensors"))
 
-    sched = {}
-    for name, (cfg, steps) in SCHED_ONLY.items():
-        lrs, moms = sched_only(cfg, steps)
-        sched[f"{name}.lr"] = lrs
-        sched[f"{name}.momentum"] = moms
-    save_file(sched, os.path.join(OUT, "sched.safetensors"))
+    if "sched" in only:
+        sched = {}
+        for name, case in SCHED_ONLY.items():
+            lrs, moms = sched_only(*sched_case(case))
+            sched[f"{name}.lr"] = lrs
+            sched[f"{name}.momentum"] = moms
+        save_file(sched, os.path.join(OUT, "sched.safetensors"))
 
-    plateau = {f"{n}.lr": plateau_run(c, m) for n, (c, m) in PLATEAU.items()}
-    plateau.update({f"{n}.metrics": torch.tensor(m, dtype=torch.float64) for n, (c, m) in PLATEAU.items()})
-    save_file(plateau, os.path.join(OUT, "plateau.safetensors"))
+    if "plateau" in only:
+        plateau = {f"{n}.lr": plateau_run(c, m) for n, (c, m) in PLATEAU.items()}
+        plateau.update({f"{n}.metrics": torch.tensor(m, dtype=torch.float64) for n, (c, m) in PLATEAU.items()})
+        save_file(plateau, os.path.join(OUT, "plateau.safetensors"))
 
-    clip_t, clip_m = clip_cases()
-    save_file({k: v.clone().contiguous() for k, v in clip_t.items()}, os.path.join(OUT, "clip.safetensors"))
+    clip_t, clip_m = clip_cases()  # the manifest records its totals
+    if "clip" in only:
+        save_file({k: v.clone().contiguous() for k, v in clip_t.items()}, os.path.join(OUT, "clip.safetensors"))
 
     manifest = {
         "torch_version": torch.__version__,
@@ -315,7 +345,8 @@ def main():
         "params": PARAMS,
         "optimizers": OPTIMIZERS,
         "schedulers": SCHEDULERS,
-        "sched_only": {n: {"config": c, "steps": s, "optimizer": {"lr": [0.1, 0.04], "momentum": 0.9}} for n, (c, s) in SCHED_ONLY.items()},
+        "sched_only": {n: {"config": c, "steps": s, "optimizer": {"lr": lr, "momentum": 0.9}}
+                       for n, (c, s, lr) in ((n, sched_case(v)) for n, v in SCHED_ONLY.items())},
         "plateau": {n: {**c, "lr": [0.1, 0.05]} for n, (c, _) in PLATEAU.items()},
         "clip": clip_m,
         "tolerance": {"traj_rtol": 1e-6, "exact_sgd_rtol": 0.0, "exact_adam_rtol": 1e-6, "lr_rtol": 1e-12, "clip_rtol": 1e-6},
@@ -326,4 +357,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -1,4 +1,4 @@
-//! Schedulers against torch.optim.lr_scheduler (tools/parity/gen_optim.py): lr (and cycled momentum)
+//! Schedulers against torch.optim.lr_scheduler (tools/parity/gen_optim.py; warm restarts included): lr (and cycled momentum)
 //! sequences in regimes the optimizer runs do not reach, ReduceLROnPlateau on scripted metrics, and resume
 //! from a scheduler state_dict.
 
@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use wrt_autograd::Var;
 use wrt_tensor::{DType, Tensor};
 use wrt_train::optim::{Optimizer, ParamGroup, Sgd, SgdConfig};
-use wrt_train::sched::{Anneal, CosineAnnealingLR, LinearWarmupCosine, Mode, MultiStepLR, OneCycleLR, PlateauConfig, ReduceLROnPlateau, Scheduler, StepLR, ThresholdMode};
+use wrt_train::sched::{Anneal, CosineAnnealingLR, CosineAnnealingWarmRestarts, LinearWarmupCosine, Mode, MultiStepLR, OneCycleLR, PlateauConfig, ReduceLROnPlateau, Scheduler, StepLR, ThresholdMode};
 
 fn dir() -> String {
     format!("{}/../tests/fixtures/optim", env!("CARGO_MANIFEST_DIR"))
@@ -41,6 +41,7 @@ fn build_sched(cfg: &Value, opt: &mut dyn Optimizer) -> Box<dyn Scheduler> {
             Box::new(MultiStepLR::new(opt, &ms, f(cfg, "gamma", 0.1)).unwrap())
         }
         "cosine" => Box::new(CosineAnnealingLR::new(opt, u("t_max"), f(cfg, "eta_min", 0.0)).unwrap()),
+        "cosine_restarts" => Box::new(CosineAnnealingWarmRestarts::new(opt, u("t_0"), u("t_mult"), f(cfg, "eta_min", 0.0)).unwrap()),
         "warmup_cosine" => Box::new(LinearWarmupCosine::new(opt, u("warmup_steps"), u("max_steps"), f(cfg, "warmup_start_lr", 0.0), f(cfg, "eta_min", 0.0)).unwrap()),
         "onecycle" => {
             let mut c = OneCycleLR::default_config(u("total_steps"));

@@ -10,12 +10,15 @@
 //!  --num_heads 8 --batch 8]` (AdamW; the last quarter of each series padded and masked)
 //! `... -- --model tft [--input_size 32 --hidden_size 32 --num_heads 4 --lstm_layers 1 --window 100
 //!  --output_size 32 --batch 256]` (the seed's TFT; AdamW lr 5e-4, wd 1e-4, MSE, gradient norm clipped at 1)
+//! `... -- --model pangu [--grid_size 64 --embed_dim 32 --pangu_heads 2,4,4,2 --window_size 2,4,8
+//!  --depths 2,6,6,2 --time_step 1 --batch 4]` (Adam lr 1e-4, coupled weight decay 0.05, summed MSE, gradient
+//!  norm clipped at 0.25, train mode with the rollout noise)
 //! (`--phases 1` prints forward / backward / optimizer times of each step to stderr)
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use wrt_autograd::{fused::Reduction, Var};
-use wrt_models::{Atmodist, AtmodistConfig, Satformer, SatformerConfig, SeedTft, SeedTftConfig, Sitsformer, SitsformerConfig};
+use wrt_models::{Atmodist, AtmodistConfig, Pangu, PanguConfig, Satformer, SatformerConfig, SeedTft, SeedTftConfig, Sitsformer, SitsformerConfig};
 use wrt_nn::ModuleExt;
 use wrt_tensor::{DType, Generator};
 use wrt_train::optim::{Adam, AdamConfig, Optimizer, ParamGroup, Sgd, SgdConfig};
@@ -46,7 +49,8 @@ fn main() {
         "atmodist" => atmodist(&a, threads, start_rss),
         "sitsformer" => sitsformer(&a, threads, start_rss),
         "tft" => tft(&a, threads, start_rss),
-        m => panic!("step_bench: --model satformer, atmodist, sitsformer or tft, got {m}"),
+        "pangu" => pangu(&a, threads, start_rss),
+        m => panic!("step_bench: --model satformer, atmodist, sitsformer, tft or pangu, got {m}"),
     }
 }
 
@@ -196,4 +200,39 @@ fn tft(a: &HashMap<String, String>, threads: usize, start_rss: f64) {
         cfg.input_size, cfg.hidden_size, cfg.num_heads, cfg.num_lstm_layers
     );
     report("tft", &config, threads, &times, start_rss, n_params);
+}
+
+/// A comma-separated list flag.
+fn list(a: &HashMap<String, String>, k: &str, d: &str) -> Vec<usize> {
+    a.get(k).map_or(d, |s| s.as_str()).split(',').map(|v| v.trim().parse().unwrap_or_else(|_| panic!("--{k}: cannot parse '{v}'"))).collect()
+}
+
+fn pangu(a: &HashMap<String, String>, threads: usize, start_rss: f64) {
+    let cfg = PanguConfig {
+        embed_dim: arg(a, "embed_dim", 32),
+        num_heads: list(a, "pangu_heads", "2,4,4,2"),
+        window_size: list(a, "window_size", "2,4,8"),
+        grid_size: arg(a, "grid_size", 64),
+        time_step: arg(a, "time_step", 1),
+        depths: list(a, "depths", "2,6,6,2"),
+        ..PanguConfig::default()
+    };
+    let batch: usize = arg(a, "batch", 4);
+    let mut g = Generator::new(0);
+    let net = Pangu::new(cfg.clone(), &mut g).expect("model");
+    let params = net.parameters();
+    let n_params: usize = params.iter().map(|p| p.value().numel()).sum();
+    let mut opt = Adam::new(vec![ParamGroup::new(params.clone(), AdamConfig { lr: 1e-4, weight_decay: 0.05, ..Default::default() })]).expect("adam");
+    let (gs, c) = (cfg.grid_size, wrt_models::pangu::CHANNELS);
+    let x = g.randn(&[batch, c, gs, gs], DType::F32).expect("x");
+    let y = Var::constant(g.randn(&[batch, c, gs, gs], DType::F32).expect("y"));
+    let times = time_loss_steps(a, &mut opt, Some((&params, 0.25)), || {
+        let out = net.forward(&Var::constant(x.clone())).expect("forward");
+        wrt_nn::loss::mse_loss(&out, &y, Reduction::Sum).expect("loss")
+    });
+    let config = format!(
+        "{{\"grid_size\": {gs}, \"embed_dim\": {}, \"heads\": \"{:?}\", \"window\": \"{:?}\", \"depths\": \"{:?}\", \"time_step\": {}, \"batch\": {batch}}}",
+        cfg.embed_dim, cfg.num_heads, cfg.window_size, cfg.depths, cfg.time_step
+    );
+    report("pangu", &config, threads, &times, start_rss, n_params);
 }

@@ -79,10 +79,10 @@ impl PanguConfig {
         [1, n, n]
     }
 
-    /// Drop-path rate of block i of any layer: `linspace(0, 0.2, 2 + max depth)[2 + i]` (the reference's
-    /// `linspace(0, 0.2, 8)[2:]` for its depths (2, 6, 6, 2)).
+    /// Drop-path rate of block i of any layer: the reference's `linspace(0, 0.2, 8)[2 + i]` (extended to
+    /// `linspace(0, 0.2, 2 + max depth)` for layers deeper than its six blocks).
     pub fn drop_path_rates(&self) -> Vec<f64> {
-        let n = 2 + self.depths.iter().copied().max().unwrap_or(0);
+        let n = (2 + self.depths.iter().copied().max().unwrap_or(0)).max(8);
         (2..n).map(|i| 0.2 * i as f64 / (n - 1) as f64).collect()
     }
 }

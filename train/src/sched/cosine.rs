@@ -165,8 +165,9 @@ impl Scheduler for CosineAnnealingWarmRestarts {
                 c.t_i *= c.t_mult;
             }
         }
-        let (eta, frac) = (c.eta_min, c.t_cur as f64 / c.t_i as f64);
-        self.base.advance(opt, |b, _, _| Ok(b.base_lrs.iter().map(|base| eta + (base - eta) * (1.0 + (PI * frac).cos()) / 2.0).collect()))
+        // PyTorch's operation order: (pi T_cur) / T_i
+        let (eta, angle) = (c.eta_min, PI * c.t_cur as f64 / c.t_i as f64);
+        self.base.advance(opt, |b, _, _| Ok(b.base_lrs.iter().map(|base| eta + (base - eta) * (1.0 + angle.cos()) / 2.0).collect()))
     }
     fn get_lr(&self) -> Vec<f64> {
         self.base.last_lr.clone()
