@@ -33,8 +33,9 @@ pub fn run_predict(cfg: &RunConfig) -> Result<(), CliError> {
     let (ckpt, out, n) = run::predict(cfg).map_err(CliError::Runtime)?;
     println!("predictions of {} for {n} samples written to {}", ckpt.display(), out.display());
     let plots = run::prediction_plots_dir(&out);
-    if cfg.model.kind == wrt_train::config::ModelKind::Tft && plots.is_dir() {
-        println!("forecast and interpretation plots in {}", plots.display());
+    use wrt_train::config::ModelKind;
+    if matches!(cfg.model.kind, ModelKind::Tft | ModelKind::Pangu) && plots.is_dir() {
+        println!("forecast plots in {}", plots.display());
     }
     Ok(())
 }

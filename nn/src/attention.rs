@@ -20,6 +20,19 @@ use crate::{init, Error, Forward, Linear, Result};
 use wrt_autograd::{fused, Var};
 use wrt_tensor::{DType, Generator, Tensor};
 
+/// Fused scaled dot-product attention of `q`, `k`, `v` `[.., L, D]` with an optional additive `bias`, and
+/// `dropout`'s probability applied to the attention probabilities in training (drawn from its stream):
+/// the attention of models that hand-write their heads (dropout on the weights, as PyTorch's composed form).
+pub fn sdpa_with_dropout(q: &Var, k: &Var, v: &Var, bias: Option<&Tensor>, dropout: &crate::Dropout) -> Result<Var> {
+    let p = if dropout.training.get() { dropout.p } else { 0.0 };
+    Ok(if p > 0.0 {
+        let mut g = crate::dropout::lock(dropout.stream());
+        fused::scaled_dot_product_attention(q, k, v, bias, p, false, None, Some(&mut g))?
+    } else {
+        fused::scaled_dot_product_attention(q, k, v, bias, 0.0, false, None, None)?
+    })
+}
+
 /// Options of `nn.MultiheadAttention(embed_dim, num_heads, dropout, bias, kdim, vdim, batch_first)`
 /// (`add_bias_kv` and `add_zero_attn` are not offered).
 #[derive(Clone, Debug, PartialEq)]

@@ -130,7 +130,8 @@ fn precedence_defaults_then_model_defaults_then_file_then_flags() {
     assert_eq!((r.model.kind, r.optimizer.lr), (ModelKind::Pangu, 2e-4));
     let (_, line, key, msg) = key_err(load_str(file, "p.yaml", &[flag("model.type", "pangu", "--model")]).unwrap_err());
     assert_eq!((line, key.as_str()), (Some(1), "model.depth"));
-    assert!(msg.contains("satformer"), "{msg}");
+    // pangu's nearest key (`depths`) is suggested
+    assert!(msg.contains("did you mean `depths`"), "{msg}");
 }
 
 #[test]

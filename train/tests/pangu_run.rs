@@ -1,6 +1,7 @@
 //! Pangu through `wrt_train::run`, as `wrt-train train|validate|predict` run it: a small model on generated
 //! travelling waves learns (the summed MSE falls), its autoregressive rollout beats persistence at lead 3,
-//! the checkpoint validates to the same loss and `predict` writes the forecast maps; a file with other
+//! the checkpoint validates to the same loss and `predict` writes the forecasts and the truth / prediction /
+//! error maps of the rollout; a file with other
 //! than the five convection-map channels is an error that says so.
 
 use std::path::{Path, PathBuf};
@@ -65,6 +66,10 @@ fn learns_the_waves_and_its_rollout_beats_persistence() {
     let (_, out, n) = run::predict(&v).unwrap();
     let f = hdf5::File::open(&out).unwrap();
     assert_eq!(f.dataset("prediction").unwrap().shape(), vec![n, 5, 24, 24]);
+    for name in ["map_0_lead1", "map_0_lead3", "map_2_lead2"] {
+        let png = std::fs::read(root.join("plots").join(format!("{name}.png"))).unwrap_or_else(|e| panic!("{name}.png: {e}"));
+        assert_eq!(&png[1..4], b"PNG", "{name}");
+    }
     std::fs::remove_dir_all(&root).ok();
 }
 

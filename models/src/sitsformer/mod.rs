@@ -57,13 +57,7 @@ impl Attention {
         let h = self.heads;
         let split = |l: &Linear| -> Result<Var> { Ok(l.forward(x)?.reshape_to(&[b, s, h, d / h])?.permute(&[0, 2, 1, 3])?) };
         let (q, k, v) = (split(&self.q_linear)?, split(&self.k_linear)?, split(&self.v_linear)?);
-        let p = if self.dropout.training.get() { self.dropout.p } else { 0.0 };
-        let out = if p > 0.0 {
-            let mut g = self.dropout.stream().lock().unwrap_or_else(|e| e.into_inner());
-            fused::scaled_dot_product_attention(&q, &k, &v, bias, p, false, None, Some(&mut g))?
-        } else {
-            fused::scaled_dot_product_attention(&q, &k, &v, bias, 0.0, false, None, None)?
-        };
+        let out = wrt_nn::attention::sdpa_with_dropout(&q, &k, &v, bias, &self.dropout)?;
         self.out_linear.forward(&out.permute(&[0, 2, 1, 3])?.reshape_to(&[b, s, d])?)
     }
 }

@@ -7,7 +7,7 @@
 use crate::satformer::strip_wrapper_prefix;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use wrt_autograd::{fused, Var};
+use wrt_autograd::Var;
 use wrt_nn::module::{Module, ModuleExt, Walk};
 use wrt_nn::{Dropout, Error, Forward, LayerNorm, Linear, LstmConfig, Result, LSTM};
 use wrt_tensor::{DType, Generator, Tensor};
@@ -136,13 +136,7 @@ impl SeedAttention {
         let h = self.heads;
         let split = |l: &Linear| -> Result<Var> { Ok(l.forward(x)?.reshape_to(&[b, w, h, d / h])?.permute(&[0, 2, 1, 3])?) };
         let (q, k, v) = (split(&self.w_q)?, split(&self.w_k)?, split(&self.w_v)?);
-        let p = if self.dropout.training.get() { self.dropout.p } else { 0.0 };
-        let out = if p > 0.0 {
-            let mut g = self.dropout.stream().lock().unwrap_or_else(|e| e.into_inner());
-            fused::scaled_dot_product_attention(&q, &k, &v, None, p, false, None, Some(&mut g))?
-        } else {
-            fused::scaled_dot_product_attention(&q, &k, &v, None, 0.0, false, None, None)?
-        };
+        let out = wrt_nn::attention::sdpa_with_dropout(&q, &k, &v, None, &self.dropout)?;
         self.w_o.forward(&out.permute(&[0, 2, 1, 3])?.reshape_to(&[b, w, d])?)
     }
 }

@@ -16,7 +16,7 @@ use crate::{Error, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use wrt_tensor::{DType, Tensor};
+use wrt_tensor::Tensor;
 
 /// The config's names of the table's columns (pytorch-forecasting's `TimeSeriesDataSet` arguments).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -268,20 +268,9 @@ impl super::Dataset for CsvSeriesDataset {
     }
 
     fn fields(&self) -> Vec<FieldInfo> {
-        let (te, td) = (self.te, self.td);
-        let (s, k, o) = (self.cols.static_reals.len(), self.cols.known_reals.len(), self.cols.unknown_reals.len());
-        let mut f = vec![
-            FieldInfo::new("static", &[s], DType::F32),
-            FieldInfo::new("encoder_known", &[te, k], DType::F32),
-            FieldInfo::new("encoder_observed", &[te, o], DType::F32),
-            FieldInfo::new("encoder_target", &[te], DType::F32),
-            FieldInfo::new("decoder_known", &[td, k], DType::F32),
-            FieldInfo::new("target", &[td], DType::F32),
-        ];
-        if !self.categoricals.is_empty() {
-            f.push(FieldInfo::new("static_cat", &[self.categoricals.len()], DType::I64));
-        }
-        f
+        let c = &self.cols;
+        let cats = (!self.categoricals.is_empty()).then_some(self.categoricals.len());
+        super::layouts::multi_horizon_fields([c.static_reals.len(), c.known_reals.len(), c.unknown_reals.len()], self.te, self.td, cats)
     }
 }
 
@@ -289,6 +278,7 @@ impl super::Dataset for CsvSeriesDataset {
 mod tests {
     use super::*;
     use crate::data::Dataset;
+    use wrt_tensor::DType;
 
     fn write(name: &str, text: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("wrt-csv-{}-{name}", std::process::id()));

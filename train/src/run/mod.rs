@@ -731,7 +731,12 @@ pub fn predict(cfg: &RunConfig) -> Result<(PathBuf, PathBuf, usize)> {
         ModelKind::Satformer => predict_with(cfg, &satformer_from_checkpoint(cfg, &path)?, &loader)?,
         ModelKind::Atmodist => predict_with(cfg, &atmodist_from_checkpoint(cfg, &path)?, &loader)?,
         ModelKind::Sitsformer => predict_with(cfg, &sitsformer_from_checkpoint(cfg, &path)?, &loader)?,
-        ModelKind::Pangu => predict_with(cfg, &pangu::from_checkpoint(cfg, &path, &data_file)?, &loader)?,
+        ModelKind::Pangu => {
+            let task = pangu::from_checkpoint(cfg, &path, &data_file)?;
+            let (out, n) = predict_with(cfg, &task, &loader)?;
+            pangu::plots(&task, &loader, &out)?;
+            (out, n)
+        }
         ModelKind::Tft => {
             let task = tft::from_checkpoint(cfg, &path, &data_file)?;
             let (out, n) = predict_with(cfg, &task, &loader)?;

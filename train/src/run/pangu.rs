@@ -65,3 +65,49 @@ pub(super) fn persistence(splits: &Splits, time_step: usize, lat: Option<&[f64]>
     out.insert("val_mse_lead1".into(), sums[0] / n.max(1) as f64);
     Ok(out)
 }
+
+/// How many samples `predict` draws maps for (the first ones of the data file).
+const MAPPED_SAMPLES: usize = 3;
+
+/// `predict`'s figures, in `plots/` beside the predictions file: `map_<index>_lead<k>.png` for the first
+/// samples and every lead of the rollout their targets reach, each channel's truth, prediction and error
+/// (in the file's standardised units).
+pub(super) fn plots(task: &PanguTask, loader: &data::DataLoader, predictions: &Path) -> Result<Vec<std::path::PathBuf>> {
+    use crate::log::plot::{forecast_maps_png, MapRow};
+    let dir = super::prediction_plots_dir(predictions);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    wrt_nn::ModuleExt::eval(task);
+    let _ng = wrt_autograd::NoGradGuard::new();
+    let ts = task.model.config().time_step;
+    let mut written = Vec::new();
+    let mut done = 0;
+    for batch in loader.iter(0)? {
+        let batch = batch?;
+        let targets = batch.get("target_surface")?;
+        let leads = targets.shape()[1] / ts;
+        let mut x = batch.get("surface")?.clone();
+        let mut forecasts = Vec::with_capacity(leads);
+        for _ in 0..leads {
+            x = task.model.forward(&wrt_autograd::Var::constant(x))?.value().clone();
+            forecasts.push(x.clone());
+        }
+        for bi in 0..batch.len().min(MAPPED_SAMPLES - done) {
+            let index = batch.indices[bi];
+            for (k, f) in forecasts.iter().enumerate() {
+                let (p, t) = (f.select(0, bi)?.contiguous()?, targets.select(0, bi)?.select(0, (k + 1) * ts - 1)?.contiguous()?);
+                let (c, h, w) = (p.shape()[0], p.shape()[1], p.shape()[2]);
+                let (pv, tv) = (p.to_vec::<f32>()?, t.to_vec::<f32>()?);
+                let rows: Vec<MapRow<'_>> = (0..c).map(|ch| MapRow { label: format!("ch{ch}"), truth: &tv[ch * h * w..(ch + 1) * h * w], prediction: &pv[ch * h * w..(ch + 1) * h * w] }).collect();
+                let title = format!("sample {index}, lead {} ({} steps ahead)", k + 1, (k + 1) * ts);
+                let path = dir.join(format!("map_{index}_lead{}.png", k + 1));
+                std::fs::write(&path, forecast_maps_png(&title, h, w, &rows)?).map_err(|e| Error::io(&path, e))?;
+                written.push(path);
+            }
+        }
+        done += batch.len().min(MAPPED_SAMPLES - done);
+        if done >= MAPPED_SAMPLES {
+            break;
+        }
+    }
+    Ok(written)
+}

@@ -13,6 +13,7 @@ pub use atmodist::{parse_hours, AtmoDistDataset, AtmoDistOptions};
 pub use pangu::{PanguDataset, PanguOptions};
 pub use satformer::SatformerDataset;
 pub use sitsformer::SitsformerDataset;
+pub(crate) use tft::multi_horizon_fields;
 pub use tft::{TftDataset, TftNames};
 pub use tft_windows::TftWindowsDataset;
 

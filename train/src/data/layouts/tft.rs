@@ -137,20 +137,8 @@ impl crate::data::Dataset for TftDataset {
     }
 
     fn fields(&self) -> Vec<FieldInfo> {
-        let (te, td) = (self.encoder_length, self.decoder_length);
         let (s, k, o) = self.feature_counts();
-        let mut f = vec![
-            FieldInfo::new("static", &[s], DType::F32),
-            FieldInfo::new("encoder_known", &[te, k], DType::F32),
-            FieldInfo::new("encoder_observed", &[te, o], DType::F32),
-            FieldInfo::new("encoder_target", &[te], DType::F32),
-            FieldInfo::new("decoder_known", &[td, k], DType::F32),
-            FieldInfo::new("target", &[td], DType::F32),
-        ];
-        if let Some(c) = &self.static_cat {
-            f.push(FieldInfo::new("static_cat", &c.shape()[1..], DType::I64));
-        }
-        f
+        multi_horizon_fields([s, k, o], self.encoder_length, self.decoder_length, self.static_cat.as_ref().map(|c| c.shape()[1]))
     }
 }
 
@@ -205,4 +193,21 @@ fn read_names(file: &H5File, statics: &H5Array, known: &H5Array, observed: &H5Ar
         return Err(Error::data(format!("{}: variable name '{d}' appears twice in the names attributes", file.path().display())));
     }
     Ok(TftNames { statics, known, observed, target, categoricals })
+}
+
+/// The sample fields of the multi-horizon layout (also what the CSV reader yields): `[S, K, O]` static,
+/// known and observed widths, encoder and decoder lengths, and the static categoricals' count if any.
+pub(crate) fn multi_horizon_fields([s, k, o]: [usize; 3], te: usize, td: usize, cats: Option<usize>) -> Vec<FieldInfo> {
+    let mut f = vec![
+        FieldInfo::new("static", &[s], DType::F32),
+        FieldInfo::new("encoder_known", &[te, k], DType::F32),
+        FieldInfo::new("encoder_observed", &[te, o], DType::F32),
+        FieldInfo::new("encoder_target", &[te], DType::F32),
+        FieldInfo::new("decoder_known", &[td, k], DType::F32),
+        FieldInfo::new("target", &[td], DType::F32),
+    ];
+    if let Some(c) = cats {
+        f.push(FieldInfo::new("static_cat", &[c], DType::I64));
+    }
+    f
 }

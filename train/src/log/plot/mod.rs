@@ -9,9 +9,11 @@ mod encode;
 mod font;
 mod forecast;
 mod history;
+mod maps;
 
 pub use confusion::confusion_matrix_png;
 pub use curves::{curves, from_csv, groups, line_plot};
 pub use encode::rgb_to_png;
 pub use forecast::{attention_png, forecast_png, importance_png, ForecastPlot};
 pub use history::MetricsHistory;
+pub use maps::{forecast_maps_png, MapRow};
