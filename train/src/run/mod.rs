@@ -327,7 +327,7 @@ pub fn train_with(cfg: &RunConfig, stop_hook: Option<StopHook>) -> Result<TrainS
         }
         ModelKind::Pangu => {
             let task = pangu::task(cfg, &splits, len)?;
-            let baseline = (pangu::persistence(&splits, task.model.config().time_step, task.lat.as_deref())?, "persistence: every lead repeats the input state".into());
+            let baseline = (pangu::persistence(&splits, &task)?, "persistence: every lead repeats the input state".into());
             fit(cfg, &task, &splits, baseline, t0, stop_hook, None)
         }
         ModelKind::Tft => {

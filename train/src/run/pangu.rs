@@ -26,7 +26,25 @@ fn latitudes(cfg: &RunConfig, path: &Path) -> Result<Option<Vec<f64>>> {
 }
 
 pub(super) fn task(cfg: &RunConfig, splits: &Splits, len: RunLength) -> Result<PanguTask> {
-    PanguTask::new(cfg, len, seed_of(cfg), latitudes(cfg, &splits.path)?)
+    let mut t = PanguTask::new(cfg, len, seed_of(cfg), latitudes(cfg, &splits.path)?)?;
+    t.climatology = Some(climatology(splits)?);
+    Ok(t)
+}
+
+/// The mean input state `[C, H, W]` over the training split: the climatology the ACC's anomalies are taken
+/// against (after standardisation this is near 0 on average, but not cell by cell).
+fn climatology(splits: &Splits) -> Result<Tensor> {
+    let mut sum: Option<Tensor> = None;
+    for &i in &splits.train_idx {
+        let x = field(&splits.dataset.get(i, 0)?, "surface")?.to_dtype(wrt_tensor::DType::F64)?;
+        sum = Some(match sum {
+            Some(s) => s.add(&x)?,
+            None => x,
+        });
+    }
+    let n = splits.train_idx.len().max(1) as f64;
+    let s = sum.ok_or_else(|| Error::data("no training samples for the climatology"))?;
+    Ok(s.mul_scalar(1.0 / n)?.to_dtype(wrt_tensor::DType::F32)?)
 }
 
 pub(super) fn from_checkpoint(cfg: &RunConfig, path: &Path, data_file: &Path) -> Result<PanguTask> {
@@ -40,12 +58,16 @@ fn field(s: &data::Sample, name: &str) -> Result<Tensor> {
 
 /// Persistence on the validation split: the forecast at every lead is the input state. Scored as the model:
 /// the Gridded metrics at lead 1 (`val_rmse`, ...) and `val_mse_lead{k}` for the rollout's leads.
-pub(super) fn persistence(splits: &Splits, time_step: usize, lat: Option<&[f64]>) -> Result<BTreeMap<String, f64>> {
+pub(super) fn persistence(splits: &Splits, task: &PanguTask) -> Result<BTreeMap<String, f64>> {
     let Some(val) = &splits.val else { return Ok(BTreeMap::new()) };
+    let time_step = task.model.config().time_step;
     let names: Vec<String> = (0..wrt_models::pangu::CHANNELS).map(|c| format!("ch{c}")).collect();
     let mut m = Gridded::new(names)?;
-    if let Some(l) = lat {
+    if let Some(l) = &task.lat {
         m = m.with_latitudes(l)?;
+    }
+    if let Some(c) = &task.climatology {
+        m = m.with_climatology(c)?;
     }
     let (mut sums, mut n) = (vec![0.0; LEADS], 0usize);
     for k in 0..val.num_samples() {

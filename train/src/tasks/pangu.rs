@@ -1,7 +1,7 @@
 //! Pangu (SuperDARN) as a `TrainModule`, the seed's LightningModule: the model rolls `time_step` steps out
 //! from `surface` and is scored against the state `time_step` steps ahead with `MSELoss(reduction='sum')`
 //! (`train_loss`, `val_loss`). Validation also reports, per channel and pooled, RMSE and MAE (latitude-
-//! weighted RMSE and ACC against the training climatology when the file has latitudes), and the
+//! weighted RMSE when the file has latitudes; ACC against the training split's mean state), and the
 //! autoregressive rollout's mean squared error at each lead `k` the targets reach (`val_mse_lead{k}`: the
 //! forecast fed back as input k times). The seed's test step is broken upstream; `validate` is its stand-in.
 
@@ -23,6 +23,8 @@ pub struct PanguTask {
     len: RunLength,
     /// Grid-row latitudes (degrees) for weighted metrics, when the data has them.
     pub lat: Option<Vec<f64>>,
+    /// The training split's mean state `[C, H, W]`: the climatology of the ACC.
+    pub climatology: Option<Tensor>,
 }
 
 /// `PanguConfig` from the validated `model:` hyperparameters.
@@ -33,7 +35,7 @@ pub fn model_config(h: &serde_json::Map<String, Value>) -> Result<PanguConfig> {
 impl PanguTask {
     pub fn new(run: &RunConfig, len: RunLength, seed: u64, lat: Option<Vec<f64>>) -> Result<PanguTask> {
         let model = Pangu::new(model_config(&run.model.hparams)?, &mut Generator::new(seed))?;
-        Ok(PanguTask { model, run: run.clone(), len, lat })
+        Ok(PanguTask { model, run: run.clone(), len, lat, climatology: None })
     }
 
     /// The state `k * time_step` steps ahead, `[B, C, H, W]` (k from 1), if the batch's targets reach it.
@@ -123,6 +125,12 @@ impl TrainModule for PanguTask {
             match m.clone().with_latitudes(lat) {
                 Ok(w) => m = w,
                 Err(e) => eprintln!("warning: latitude weighting off: {e}"),
+            }
+        }
+        if let Some(c) = &self.climatology {
+            match m.clone().with_climatology(c) {
+                Ok(w) => m = w,
+                Err(e) => eprintln!("warning: no ACC: {e}"),
             }
         }
         vec![Box::new(m)]
