@@ -207,6 +207,34 @@ fn attention_matches_twin() {
     }
 }
 
+/// The composed form of attention with a learned bias: `softmax(q k^T scale + bias) v`.
+fn biased_twin(v: &[Var], scale: f64) -> Result<Var> {
+    v[0].matmul(&v[1].transpose(-1, -2)?)?.mul_scalar(scale)?.add(&v[3])?.softmax(-1)?.matmul(&v[2])
+}
+
+#[test]
+fn attention_with_a_learned_bias() {
+    // q [2, 3, 5, 4], k/v [2, 3, 7, 4]; the bias broadcast over the batch ([1, 3, 5, 7]) and over heads too
+    let d = [2, 3, 5, 7, 4, 4];
+    let scale = 0.5;
+    for bias_shape in [vec![1, 3, 5, 7], vec![5, 7], vec![2, 1, 5, 7]] {
+        let mut inputs: Vec<Tensor> = qkv(d, 30, DType::F32).to_vec();
+        inputs.push(rand(&bias_shape, 33, DType::F32));
+        against_twin(
+            &format!("biased {bias_shape:?}"),
+            &inputs,
+            |v| fused::scaled_dot_product_attention_biased(&v[0], &v[1], &v[2], &v[3], Some(scale)),
+            |v| biased_twin(v, scale),
+        );
+        let mut inputs64: Vec<Tensor> = qkv(d, 40, DType::F64).to_vec();
+        inputs64.push(rand(&bias_shape, 43, DType::F64));
+        check("biased gradcheck", &inputs64, |v| fused::scaled_dot_product_attention_biased(&v[0], &v[1], &v[2], &v[3], Some(scale)));
+    }
+    let [q, k, v] = qkv(d, 1, DType::F32);
+    let e = fused::scaled_dot_product_attention_biased(&Var::constant(q), &Var::constant(k), &Var::constant(v), &Var::constant(rand(&[5, 6], 2, DType::F32)), None);
+    assert!(e.is_err(), "a bias that does not broadcast to [.., L, S] is an error");
+}
+
 #[test]
 fn attention_gradcheck() {
     for c in attn_cases(DType::F64) {

@@ -64,6 +64,41 @@ pub fn scaled_dot_product_attention(
     scale: Option<f64>,
     rng: Option<&mut Generator>,
 ) -> Result<Var> {
+    let (st, out_shape) = prepare(q, k, v, mask, dropout_p, is_causal, scale, rng)?;
+    if st.q.dtype() == DType::F64 {
+        build::<f64>(st, q, k, v, None, &out_shape)
+    } else {
+        build::<f32>(st, q, k, v, None, &out_shape)
+    }
+}
+
+/// `scaled_dot_product_attention` with a learned additive bias: `softmax(Q K^T * scale + bias) V`, `bias` a
+/// float `Var` broadcastable to `[..., L, S]` that receives a gradient (dS summed over its broadcast dims),
+/// as window attention's relative or earth-specific position biases need. No dropout.
+pub fn scaled_dot_product_attention_biased(q: &Var, k: &Var, v: &Var, bias: &Var, scale: Option<f64>) -> Result<Var> {
+    if !bias.dtype().is_float() {
+        return Err(invalid(OP, format!("the learned bias must be a float tensor, got {}", bias.dtype())));
+    }
+    let (st, out_shape) = prepare(q, k, v, Some(bias.value()), 0.0, false, scale, None)?;
+    if st.q.dtype() == DType::F64 {
+        build::<f64>(st, q, k, v, Some(bias), &out_shape)
+    } else {
+        build::<f32>(st, q, k, v, Some(bias), &out_shape)
+    }
+}
+
+/// The checks, the mask's kernel form and the saved inputs (in the work dtype), and the output shape.
+#[allow(clippy::too_many_arguments)]
+fn prepare(
+    q: &Var,
+    k: &Var,
+    v: &Var,
+    mask: Option<&Tensor>,
+    dropout_p: f64,
+    is_causal: bool,
+    scale: Option<f64>,
+    rng: Option<&mut Generator>,
+) -> Result<(Saved, Vec<usize>)> {
     let (qs, ks, vs) = (q.shape().to_vec(), k.shape().to_vec(), v.shape().to_vec());
     let r = qs.len();
     let bad = |expected: &str| -> crate::Error {
@@ -123,19 +158,25 @@ pub fn scaled_dot_product_attention(
     let (qw, kw, vw) = (q.value().to_dtype(work)?, k.value().to_dtype(work)?, v.value().to_dtype(work)?);
     let st = Saved { q: qw, k: kw, v: vw, mask, drop, scale, dims, dtype };
     let out_shape: Vec<usize> = lead.iter().copied().chain([dims.q_len, dims.v_dim]).collect();
-    if work == DType::F64 {
-        build::<f64>(st, q, k, v, &out_shape)
-    } else {
-        build::<f32>(st, q, k, v, &out_shape)
-    }
+    Ok((st, out_shape))
 }
 
-fn build<T: Elem>(st: Saved, q: &Var, k: &Var, v: &Var, out_shape: &[usize]) -> Result<Var> {
+/// The graph node: inputs q, k, v and, when the additive bias is a `Var`, the bias (its gradient is dS
+/// summed over the dims it was broadcast along).
+fn build<T: Elem>(st: Saved, q: &Var, k: &Var, v: &Var, bias: Option<&Var>, out_shape: &[usize]) -> Result<Var> {
     let (out, lse) = st.forward::<T>()?;
     let out = out.reshape_to(out_shape)?.to_dtype(st.dtype)?;
-    Ok(Var::from_op("fused_scaled_dot_product_attention", out, &[q, k, v], move |g| {
-        let (dq, dk, dv) = st.backward::<T>(g, &lse)?;
-        Ok(vec![Some(dq), Some(dk), Some(dv)])
+    let Some(b) = bias else {
+        return Ok(Var::from_op("fused_scaled_dot_product_attention", out, &[q, k, v], move |g| {
+            let (dq, dk, dv, _) = st.backward::<T>(g, &lse, false)?;
+            Ok(vec![Some(dq), Some(dk), Some(dv)])
+        }));
+    };
+    let bias_shape = b.shape().to_vec();
+    Ok(Var::from_op("fused_scaled_dot_product_attention", out, &[q, k, v, b], move |g| {
+        let (dq, dk, dv, ds) = st.backward::<T>(g, &lse, true)?;
+        let db = crate::ops::sum_to(&ds.expect("asked for dS"), &bias_shape)?;
+        Ok(vec![Some(dq), Some(dk), Some(dv), Some(db)])
     }))
 }
 
@@ -189,18 +230,30 @@ impl Saved {
         Ok((Tensor::from_vec(out, &[d.heads * d.q_len * d.v_dim])?, lse))
     }
 
-    fn backward<T: Elem>(&self, g: &Tensor, lse: &[T]) -> Result<(Tensor, Tensor, Tensor)> {
+    /// `(dq, dk, dv)` and, with `want_dscores`, dS `[lead..., L, S]` (the gradient of an additive bias).
+    fn backward<T: Elem>(&self, g: &Tensor, lse: &[T], want_dscores: bool) -> Result<(Tensor, Tensor, Tensor, Option<Tensor>)> {
         let d = self.dims;
         let g = g.to_dtype(T::DTYPE)?;
         let mut dq = vec![zero::<T>(); d.heads * d.q_len * d.qk_dim];
         let mut dk = vec![zero::<T>(); d.heads * d.kv_len * d.qk_dim];
         let mut dv = vec![zero::<T>(); d.heads * d.kv_len * d.v_dim];
+        let mut ds = if want_dscores { vec![zero::<T>(); d.heads * d.q_len * d.kv_len] } else { Vec::new() };
         let scale = <T as wrt_tensor::kernels::cpu::vmath::Real>::from_f64(self.scale);
         with_heads(&g, g.layout(), |go| {
-            self.operands::<T, _>(|q, k, v, m, drop| attention_backward(&mut dq, &mut dk, &mut dv, go, q, k, v, lse, m, drop, scale, d))
+            self.operands::<T, _>(|q, k, v, m, drop| {
+                let dsc = if want_dscores { Some(&mut ds[..]) } else { None };
+                attention_backward(&mut dq, &mut dk, &mut dv, dsc, go, q, k, v, lse, m, drop, scale, d)
+            })
         })??;
         let t = |x: Vec<T>, like: &Tensor| -> Result<Tensor> { Ok(Tensor::from_vec(x, like.shape())?.to_dtype(self.dtype)?) };
-        Ok((t(dq, &self.q)?, t(dk, &self.k)?, t(dv, &self.v)?))
+        let ds = if want_dscores {
+            let mut shape = self.q.shape()[..self.q.rank() - 2].to_vec();
+            shape.extend([d.q_len, d.kv_len]);
+            Some(Tensor::from_vec(ds, &shape)?.to_dtype(self.dtype)?)
+        } else {
+            None
+        };
+        Ok((t(dq, &self.q)?, t(dk, &self.k)?, t(dv, &self.v)?, ds))
     }
 }
 

@@ -15,7 +15,7 @@ mod attention;
 mod cross_entropy;
 mod gelu;
 
-pub use attention::scaled_dot_product_attention;
+pub use attention::{scaled_dot_product_attention, scaled_dot_product_attention_biased};
 pub use cross_entropy::{cross_entropy, Reduction};
 pub(crate) use cross_entropy::check_targets;
 pub use gelu::gelu;

@@ -323,12 +323,15 @@ pub fn attention_forward<T: AttnFloat>(
 }
 
 /// Backward: `dq` [heads, L, D], `dk` [heads, S, D], `dv` [heads, S, Dv] (all overwritten) from
-/// `dout` [L, Dv] per head and the forward's `lse`; the other arguments as given to the forward.
+/// `dout` [L, Dv] per head and the forward's `lse`; the other arguments as given to the forward. With
+/// `dscores` ([heads, L, S], overwritten) it also returns dS, the gradient of the pre-softmax scores, which
+/// is the gradient of an additive bias (before any reduction over the heads it is broadcast to).
 #[allow(clippy::too_many_arguments)]
 pub fn attention_backward<T: AttnFloat>(
     dq: &mut [T],
     dk: &mut [T],
     dv: &mut [T],
+    dscores: Option<&mut [T]>,
     dout: HeadMat<T>,
     q: HeadMat<T>,
     k: HeadMat<T>,
@@ -352,14 +355,19 @@ pub fn attention_backward<T: AttnFloat>(
     let dqs = split_heads(dq, l * dqk, d.heads);
     let dks = split_heads(dk, s * dqk, d.heads);
     let dvs = split_heads(dv, s * dvd, d.heads);
+    let dss: Vec<&mut [T]> = match dscores {
+        Some(b) => split_heads(b, l * s, d.heads),
+        None => (0..d.heads).map(|_| <&mut [T]>::default()).collect(),
+    };
     let rows = BWD_BLOCK_ROWS.min(l);
     // P, dP then dS, and P * M: per rayon job, not per head (each is overwritten before it is read)
     let scratch = || (vec![zero; rows * s], vec![zero; rows * s], vec![zero; if dropout.is_some() { rows * s } else { 0 }]);
     dqs.into_par_iter()
         .zip(dks)
         .zip(dvs)
+        .zip(dss)
         .enumerate()
-        .for_each_init(scratch, |(pbuf, gbuf, dbuf), (h, ((dq, dk), dv))| {
+        .for_each_init(scratch, |(pbuf, gbuf, dbuf), (h, (((dq, dk), dv), ds))| {
             dk.iter_mut().for_each(|x| *x = zero);
             dv.iter_mut().for_each(|x| *x = zero);
             for r0 in (0..l).step_by(BWD_BLOCK_ROWS) {
@@ -404,6 +412,9 @@ pub fn attention_backward<T: AttnFloat>(
                     let (p, g) = (&pbuf[i * s..(i + 1) * s], &mut gbuf[i * s..(i + 1) * s]);
                     let di = row_dot(p, g);
                     g.iter_mut().zip(p).for_each(|(g, &p)| *g = p * (*g - di));
+                }
+                if !ds.is_empty() {
+                    ds[r0 * s..(r0 + m) * s].copy_from_slice(&gbuf[..m * s]);
                 }
                 // dQ = scale dS K
                 #[rustfmt::skip]
@@ -555,6 +566,7 @@ mod tests {
             &mut dq,
             &mut dk,
             &mut dv,
+            None,
             hm(&g, dd),
             hm(&q, dd),
             hm(&k, dd),
@@ -625,7 +637,7 @@ mod tests {
                 vec![0f32; v.len()],
             );
             #[rustfmt::skip]
-            attention_backward(&mut dq, &mut dk, &mut dv, m(&g, &oq), m(&q, &oq), m(&k, &okv), m(&v, &okv), &lse,
+            attention_backward(&mut dq, &mut dk, &mut dv, None, m(&g, &oq), m(&q, &oq), m(&k, &okv), m(&v, &okv), &lse,
                 AttnMask::Causal, Some(&drop), 0.125, dims);
             (out, lse, dq, dk, dv)
         };

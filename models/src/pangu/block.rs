@@ -155,23 +155,25 @@ impl EarthAttention {
     }
 
     /// `x [B * nLon, nW, N, D]` -> the same shape; `b` is the batch (to split rows into (b, iLon)).
+    /// `softmax(q k^T / sqrt(hd) + earth bias (+ shift mask)) v` per head, window type and longitude window,
+    /// in the fused attention kernel (the bias gets its gradient from there).
     fn forward(&self, x: &Var, b: usize) -> Result<Var> {
         let s = x.shape().to_vec();
         let (bw, n_w, n, d) = (s[0], s[1], s[2], s[3]);
         let (h, n_lon) = (self.heads, bw / b);
         let hd = d / h;
-        let qkv = self.qkv.forward(x)?.reshape_to(&[bw, n_w, n, 3, h, hd])?.permute(&[3, 0, 4, 1, 2, 5])?;
-        let (q, k, v) = (qkv.select(0, 0)?, qkv.select(0, 1)?, qkv.select(0, 2)?); // [B_, h, nW, N, hd]
+        // [B_, nW, N, 3, h, hd] -> q, k, v [B, nLon, h, nW, N, hd] (row b * nLon + iLon of B_)
+        let qkv = self.qkv.forward(x)?.reshape_to(&[b, n_lon, n_w, n, 3, h, hd])?.permute(&[4, 0, 1, 5, 2, 3, 6])?;
+        let (q, k, v) = (qkv.select(0, 0)?, qkv.select(0, 1)?, qkv.select(0, 2)?);
+        // [1, 1, h, nW, N, N], plus the mask [1, nLon, 1, nW, N, N] in shifted blocks
+        let mut bias = self.earth_position_bias.unsqueeze(0)?;
+        if let Some(m) = &self.attn_mask {
+            bias = bias.add(&Var::constant(m.reshape(&[1, n_lon as isize, 1, n_w as isize, n as isize, n as isize])?))?;
+        }
         let scale = (hd as f64).powf(-0.5);
-        let a = q.mul_scalar(scale)?.matmul(&k.transpose(-1, -2)?)?.add(&self.earth_position_bias)?;
-        let a = match &self.attn_mask {
-            Some(m) => {
-                let m = Var::constant(m.reshape(&[1, n_lon as isize, 1, n_w as isize, n as isize, n as isize])?);
-                a.reshape_to(&[b, n_lon, h, n_w, n, n])?.add(&m)?.reshape_to(&[bw, h, n_w, n, n])?
-            }
-            None => a,
-        };
-        let out = a.softmax(-1)?.matmul(&v)?.permute(&[0, 2, 3, 1, 4])?.reshape_to(&[bw, n_w, n, d])?;
+        let out = wrt_autograd::fused::scaled_dot_product_attention_biased(&q, &k, &v, &bias, Some(scale))?;
+        // [B, nLon, h, nW, N, hd] -> [B_, nW, N, h * hd]
+        let out = out.permute(&[0, 1, 3, 4, 2, 5])?.reshape_to(&[bw, n_w, n, d])?;
         self.proj.forward(&out)
     }
 }
