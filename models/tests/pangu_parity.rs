@@ -116,6 +116,8 @@ fn bad_configs_and_inputs_name_the_problem() {
     assert!(e.contains("must exceed the fixed shift"), "{e}");
     let e = Pangu::new(PanguConfig { num_heads: vec![3, 2, 2, 1], ..small.clone() }, &mut Generator::new(0)).err().unwrap().to_string();
     assert!(e.contains("not divisible by 3 heads"), "{e}");
+    let e = Pangu::new(PanguConfig { grid_size: 17, ..small.clone() }, &mut Generator::new(0)).err().unwrap().to_string();
+    assert!(e.contains("grid_size 17"), "{e}");
     let model = Pangu::new(small, &mut Generator::new(0)).unwrap();
     let e = model.forward(&Var::constant(Tensor::zeros(&[1, 5, 32, 32], DType::F32).unwrap())).err().unwrap().to_string();
     assert!(e.contains("[batch, 5, 40, 40]"), "{e}");

@@ -52,6 +52,10 @@ impl PanguConfig {
                 return bad(format!("layer {} has dim {dim}, not divisible by {h} heads", i + 1));
             }
         }
+        let (r1, r2) = (self.resolution1()[1], self.resolution2()[1]);
+        if 2 * r2 < r1 {
+            return bad(format!("grid_size {}: the 2 x 2 merge of the {r1} x {r1} patch grid to floor(G / 6) = {r2} cells needs 2 x {r2} >= {r1}", self.grid_size));
+        }
         if self.depths.iter().any(|&d| d == 0) {
             return bad(format!("depths {:?} must be positive", self.depths));
         }
