@@ -10,10 +10,12 @@
 
 mod adam;
 mod clip;
+mod grad_scaler;
 mod sgd;
 
 pub use adam::{Adam, AdamConfig};
 pub use clip::{clip_grad_norm_, clip_grad_value_};
+pub use grad_scaler::{GradScaler, GradScalerConfig};
 pub use sgd::{Sgd, SgdConfig};
 
 use crate::{Error, Result};
