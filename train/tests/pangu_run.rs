@@ -65,6 +65,9 @@ fn learns_the_waves_and_its_rollout_beats_persistence() {
     v.ckpt_path = Some(best);
     let (_, m) = run::validate(&v).unwrap();
     assert!((m["val_loss"] - score).abs() < 1e-4 * score, "validate {} vs checkpoint {score}", m["val_loss"]);
+    // the same split, so the same climatology and ACC as the best epoch's validation
+    let best_row = s.validations.iter().find(|r| (r["val_loss"] - score).abs() < 1e-9 * score).expect("the best epoch's row");
+    assert!((m["val_acc"] - best_row["val_acc"]).abs() < 1e-6, "validate ACC {} vs training {}", m["val_acc"], best_row["val_acc"]);
     v.predict_output = Some(root.join("pred.h5"));
     let (_, out, n) = run::predict(&v).unwrap();
     let f = hdf5::File::open(&out).unwrap();

@@ -652,7 +652,9 @@ pub fn validate(cfg: &RunConfig) -> Result<(PathBuf, BTreeMap<String, f64>)> {
             Ok((path, t.validate(&task, val)?))
         }
         ModelKind::Pangu => {
-            let task = pangu::from_checkpoint(cfg, &path, &splits.path)?;
+            let mut task = pangu::from_checkpoint(cfg, &path, &splits.path)?;
+            // the run's split is reproducible from its seed: the same climatology as in training
+            task.climatology = Some(pangu::climatology(&splits)?);
             let mut t = Trainer::new(cfg.trainer.clone());
             Ok((path, t.validate(&task, val)?))
         }

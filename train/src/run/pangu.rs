@@ -33,7 +33,7 @@ pub(super) fn task(cfg: &RunConfig, splits: &Splits, len: RunLength) -> Result<P
 
 /// The mean input state `[C, H, W]` over the training split: the climatology the ACC's anomalies are taken
 /// against (after standardisation this is near 0 on average, but not cell by cell).
-fn climatology(splits: &Splits) -> Result<Tensor> {
+pub(super) fn climatology(splits: &Splits) -> Result<Tensor> {
     let mut sum: Option<Tensor> = None;
     for &i in &splits.train_idx {
         let x = field(&splits.dataset.get(i, 0)?, "surface")?.to_dtype(wrt_tensor::DType::F64)?;
