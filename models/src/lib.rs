@@ -19,3 +19,10 @@ pub use pangu::{Pangu, PanguConfig};
 pub use satformer::{AttnKind, Satformer, SatformerConfig};
 pub use sitsformer::{Sitsformer, SitsformerConfig};
 pub use tft::{SeedTft, SeedTftConfig, Tft, TftConfig};
+
+/// Whether two tensors hold the same values in the same shape (any dtypes): how a loader checks a tensor
+/// a state_dict gives twice, or a buffer it can recompute.
+pub(crate) fn same_values(a: &wrt_tensor::Tensor, b: &wrt_tensor::Tensor) -> wrt_nn::Result<bool> {
+    use wrt_tensor::DType;
+    Ok(a.shape() == b.shape() && a.to_dtype(DType::F64)?.to_vec::<f64>()? == b.to_dtype(DType::F64)?.to_vec::<f64>()?)
+}

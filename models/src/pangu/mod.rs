@@ -275,8 +275,7 @@ impl Pangu {
         let mine: BTreeMap<String, Tensor> = self.named_buffers().into_iter().collect();
         for (k, want) in &mine {
             if let Some(got) = sd.get(k) {
-                let same = got.shape() == want.shape() && got.to_dtype(DType::F64)?.to_vec::<f64>()? == want.to_dtype(DType::F64)?.to_vec::<f64>()?;
-                if !same {
+                if !crate::same_values(got, want)? {
                     return Err(Error::Config(format!("pangu state_dict: buffer '{k}' differs from the one this configuration computes (another window or grid?)")));
                 }
             }

@@ -406,8 +406,7 @@ impl Tft {
                 let p = format!("{primary}{}", &k[alias.len()..]);
                 match sd.get(&p) {
                     Some(w) => {
-                        let same = w.shape() == v.shape() && w.to_dtype(DType::F64)?.to_vec::<f64>()? == v.to_dtype(DType::F64)?.to_vec::<f64>()?;
-                        if !same {
+                        if !crate::same_values(w, &v)? {
                             return Err(Error::Config(format!("tft state_dict: '{k}' and '{p}' name one shared tensor but differ")));
                         }
                     }

@@ -361,9 +361,12 @@ fn label_of(ds: &Arc<dyn Dataset>, i: usize, key: &str) -> Result<i64> {
     if let Some(y) = ds.class_label(i) {
         return Ok(y);
     }
-    let sample = ds.get(i, 0)?;
-    let y = sample.iter().find(|(n, _)| n == key).map(|(_, t)| t.clone()).ok_or_else(|| Error::data(format!("sample without '{key}'")))?;
-    Ok(y.item::<i64>()?)
+    Ok(sample_field(&ds.get(i, 0)?, key)?.item::<i64>()?)
+}
+
+/// Field `name` of one sample.
+fn sample_field(sample: &data::Sample, name: &str) -> Result<Tensor> {
+    sample.iter().find(|(n, _)| n == name).map(|(_, t)| t.clone()).ok_or_else(|| Error::data(format!("sample without '{name}'")))
 }
 
 /// Hours per time step: the config's `data.frequency`, else the file's.

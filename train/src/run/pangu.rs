@@ -1,7 +1,7 @@
 //! Pangu's part of a run: its task (latitudes from the data when it has them), the persistence baseline at
 //! every lead of the rollout, and rebuilding it from a checkpoint.
 
-use super::{checkpoint_run, open_options, seed_of, Splits, EVAL_LENGTH};
+use super::{checkpoint_run, open_options, sample_field as field, seed_of, Splits, EVAL_LENGTH};
 use crate::config::RunConfig;
 use crate::data::{self, Dataset};
 use crate::metrics::{Gridded, Metric};
@@ -50,10 +50,6 @@ pub(super) fn climatology(splits: &Splits) -> Result<Tensor> {
 pub(super) fn from_checkpoint(cfg: &RunConfig, path: &Path, data_file: &Path) -> Result<PanguTask> {
     let lat = latitudes(cfg, data_file)?;
     crate::trainer::load_from_checkpoint(path, |hp| PanguTask::new(&checkpoint_run(cfg, hp, path, "pangu")?, EVAL_LENGTH, 0, lat.clone()))
-}
-
-fn field(s: &data::Sample, name: &str) -> Result<Tensor> {
-    s.iter().find(|(n, _)| n == name).map(|(_, t)| t.clone()).ok_or_else(|| Error::data(format!("sample without '{name}'")))
 }
 
 /// Persistence on the validation split: the forecast at every lead is the input state. Scored as the model:

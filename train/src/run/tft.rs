@@ -78,8 +78,7 @@ pub(super) fn from_checkpoint(cfg: &RunConfig, path: &Path, data_file: &Path) ->
 }
 
 fn field(sample: &data::Sample, name: &str) -> Result<Vec<f32>> {
-    let t = sample.iter().find(|(n, _)| n == name).map(|(_, t)| t).ok_or_else(|| Error::data(format!("sample without '{name}'")))?;
-    Ok(t.to_dtype(DType::F32)?.contiguous()?.to_vec::<f32>()?)
+    Ok(super::sample_field(sample, name)?.to_dtype(DType::F32)?.contiguous()?.to_vec::<f32>()?)
 }
 
 /// The season length m (1..Te/2) whose naive forecast `y[t - m]` fits the encoders of (up to 256) training
