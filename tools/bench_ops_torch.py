@@ -51,8 +51,8 @@ def torch_cases():
     """(case, shape, fn) in ops_bench's order, with ops_bench's shape strings."""
     cases = []
 
-    def mm(name, a, b):
-        x, y = rand(a, 1.0), rand(b, 1.0)
+    def mm(name, a, b, dtype=torch.float32):
+        x, y = rand(a, 1.0).to(dtype), rand(b, 1.0).to(dtype)
         cases.append((name, shape_str(*a) + "x" + shape_str(*b), lambda: torch.matmul(x, y)))
 
     for s in (256, 512, 1024, 2048):
@@ -60,6 +60,9 @@ def torch_cases():
     mm("gemm_mlp_up", (4096, 512), (512, 2048))
     mm("gemm_mlp_down", (4096, 2048), (2048, 512))
     mm("bmm_attention", (64, 64, 64), (64, 64, 64))
+    for s in (512, 1024, 2048):
+        mm("gemm_bf16_square", (s, s), (s, s), torch.bfloat16)
+    mm("gemm_bf16_mlp_up", (4096, 512), (512, 2048), torch.bfloat16)
 
     n, c, h, w, co = 32, 64, 32, 32, 64
     cx, cw, cb = rand((n, c, h, w), 1.0), rand((co, c, 3, 3), 0.1), rand((co,), 0.1)

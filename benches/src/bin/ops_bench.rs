@@ -57,11 +57,17 @@ fn case(
 }
 
 fn matmul_case(name: &'static str, a: &[usize], b: &[usize]) -> Case {
+    matmul_case_in(name, a, b, wrt_tensor::DType::F32)
+}
+
+/// `matmul` of operands stored in `dtype` (bf16: the dot-product kernel, f32 accumulation).
+fn matmul_case_in(name: &'static str, a: &[usize], b: &[usize], dtype: wrt_tensor::DType) -> Case {
     let (ra, rb) = (a.len(), b.len());
     let (m, k, n) = (a[ra - 2], a[ra - 1], b[rb - 1]);
     let batch: usize = a[..ra - 2].iter().product();
     let shape = format!("{a:?}x{b:?}").replace(' ', "");
-    let (x, y) = (tensor(a, 1, 1.0), tensor(b, 2, 1.0));
+    let cast = |t: Tensor| t.to_dtype(dtype).expect("cast");
+    let (x, y) = (cast(tensor(a, 1, 1.0)), cast(tensor(b, 2, 1.0)));
     case(
         name,
         shape,
@@ -83,6 +89,10 @@ fn cases() -> Vec<Case> {
     v.push(matmul_case("gemm_mlp_up", &[4096, 512], &[512, 2048]));
     v.push(matmul_case("gemm_mlp_down", &[4096, 2048], &[2048, 512]));
     v.push(matmul_case("bmm_attention", &[64, 64, 64], &[64, 64, 64]));
+    for s in [512, 1024, 2048] {
+        v.push(matmul_case_in("gemm_bf16_square", &[s, s], &[s, s], wrt_tensor::DType::BF16));
+    }
+    v.push(matmul_case_in("gemm_bf16_mlp_up", &[4096, 512], &[512, 2048], wrt_tensor::DType::BF16));
 
     // conv2d 3x3, pad 1: [32,64,32,32] -> [32,64,32,32], with bias.
     let (n, c, h, w, co) = (32, 64, 32, 32, 64);

@@ -34,6 +34,7 @@ macro_rules! simd_dispatch {
 }
 
 pub mod conv;
+pub mod convert;
 pub mod elementwise;
 pub mod gemm;
 pub mod lstm;

@@ -4,6 +4,7 @@ use crate::cpu::strided;
 use crate::storage::CpuStorage;
 use crate::{storage_of, with_type, DType, Layout, Result, Tensor, WithDType};
 use half::{bf16, f16};
+use wrt_kernels::cpu::convert::{round_one, Rounding};
 
 fn convert<S: WithDType, D: WithDType>(src: &[S], l: &Layout, to: DType) -> CpuStorage {
     if to == DType::Bool {
@@ -41,9 +42,33 @@ impl Tensor {
     }
 }
 
+impl Tensor {
+    /// An f32 tensor with every value rounded to `r` (bf16 or f16), kept in f32: the value a cast to
+    /// that dtype and back gives, in one pass (autocast's rounding points on f32 storage).
+    pub fn round_to(&self, r: Rounding) -> Result<Tensor> {
+        let v = self.with_slice("round_to", |s: &[f32], l| strided::map1(s, l, |x| round_one(r, x)))?;
+        Tensor::from_vec(v, self.shape())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rounded_matmul_equals_the_low_precision_dtype_path() {
+        // Autocast on f32 storage must give the very bits of the cast-multiply-cast chain.
+        let a = Tensor::from_vec((0..3 * 37 * 50).map(|i| ((i * 7919 % 1000) as f32 / 300.0 - 1.6).sin()).collect(), &[3, 37, 50]).unwrap();
+        let b = Tensor::from_vec((0..50 * 29).map(|i| ((i * 104729 % 997) as f32 / 97.0).cos()).collect(), &[50, 29]).unwrap();
+        for (r, d) in [(Rounding::Bf16, DType::BF16), (Rounding::F16, DType::F16)] {
+            let want = a.to_dtype(d).unwrap().matmul(&b.to_dtype(d).unwrap()).unwrap().to_dtype(DType::F32).unwrap();
+            let got = a.matmul_rounded(&b, r).unwrap();
+            let bits = |t: &Tensor| t.to_vec::<f32>().unwrap().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{r:?}");
+            let rt = a.round_to(r).unwrap();
+            assert_eq!(bits(&rt), bits(&a.to_dtype(d).unwrap().to_dtype(DType::F32).unwrap()), "{r:?} round_to");
+        }
+    }
 
     #[test]
     fn casts_round_and_saturate() {

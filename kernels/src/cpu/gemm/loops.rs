@@ -17,18 +17,19 @@ use super::{GemmElem, Strides};
 
 /// One GEMM problem as raw pointers, `C = alpha * A @ B + beta * C`, with `a`, `b`, `c` pointing
 /// at element `[0, 0]` of each operand. The public entry builds it after checking that every
-/// element the strides address lies inside its slice.
+/// element the strides address lies inside its slice. A and B hold `I`, C holds `T` (they
+/// differ for bf16 operands accumulated into f32).
 #[doc(hidden)]
 #[derive(Clone, Copy, Debug)]
-pub struct Job<T> {
+pub struct Job<I, T = I> {
     pub m: usize,
     pub n: usize,
     pub k: usize,
     pub alpha: T,
     pub beta: T,
-    pub a: *const T,
+    pub a: *const I,
     pub sa: Strides,
-    pub b: *const T,
+    pub b: *const I,
     pub sb: Strides,
     pub c: *mut T,
     pub sc: Strides,
@@ -36,16 +37,17 @@ pub struct Job<T> {
 
 // SAFETY: a Job is only built over slices the caller lent for the call; pieces of C handed to
 // different threads are disjoint (`gemm_packed` checks C's strides do not alias before splitting).
-unsafe impl<T: Send> Send for Job<T> {}
-unsafe impl<T: Sync> Sync for Job<T> {}
+unsafe impl<I: Sync, T: Send> Send for Job<I, T> {}
+unsafe impl<I: Sync, T: Sync> Sync for Job<I, T> {}
 
-impl<T> Job<T> {
+impl<I, T> Job<I, T> {
     /// The same problem with its operands moved by element offsets (one member of a batch).
     ///
     /// # Safety
     /// The offsets stay inside the operands' slices.
-    pub unsafe fn at(&self, a_off: usize, b_off: usize, c_off: usize) -> Job<T>
+    pub unsafe fn at(&self, a_off: usize, b_off: usize, c_off: usize) -> Job<I, T>
     where
+        I: Copy,
         T: Copy,
     {
         Job {
@@ -62,7 +64,7 @@ impl<T> Job<T> {
 /// # Safety
 /// `K::is_supported()`, and every element `job` addresses through its strides is in bounds
 /// (A and B readable, C writable).
-pub unsafe fn gemm_packed<K: GemmKernel>(job: &Job<K::Elem>, threads: usize) {
+pub unsafe fn gemm_packed<K: GemmKernel>(job: &Job<K::In, K::Elem>, threads: usize) {
     debug_assert!(
         K::is_supported(),
         "gemm: kernel {} called on a CPU without it",
@@ -103,9 +105,9 @@ const DIRECT_MAX_B: usize = 128 * 1024;
 
 /// One piece of C on this thread, with or without packing. Both paths run the same K blocks
 /// and their kernels the same FMA order, so the choice never changes a bit of the result.
-unsafe fn run_piece<K: GemmKernel>(job: &Job<K::Elem>, rows: Range<usize>, cols: Range<usize>) {
+unsafe fn run_piece<K: GemmKernel>(job: &Job<K::In, K::Elem>, rows: Range<usize>, cols: Range<usize>) {
     let macs = rows.len() * cols.len() * job.k;
-    let b_block = block(job.k, K::KC, 1) * cols.len();
+    let b_block = block(job.k, K::KC, K::KU) * cols.len();
     if K::DIRECT && job.sb.cs == 1 && macs <= DIRECT_MAX_MACS && b_block <= DIRECT_MAX_B {
         gemm_direct::<K>(job, rows, cols)
     } else {
@@ -115,13 +117,13 @@ unsafe fn run_piece<K: GemmKernel>(job: &Job<K::Elem>, rows: Range<usize>, cols:
 
 /// Register tiles straight from the operands: no packing buffers, no copies.
 pub(crate) unsafe fn gemm_direct<K: GemmKernel>(
-    job: &Job<K::Elem>,
+    job: &Job<K::In, K::Elem>,
     rows: Range<usize>,
     cols: Range<usize>,
 ) {
     let (mr, nr, k) = (K::MR, K::NR, job.k);
     let (sa, sb, sc) = (job.sa, job.sb, job.sc);
-    let kc = block(k, K::KC, 1);
+    let kc = block(k, K::KC, K::KU);
     // LOOP 4: split k into kc parts, as gemm_piece does (beta on the first).
     for pc in (0..k).step_by(kc) {
         let kcb = kc.min(k - pc);
@@ -158,17 +160,17 @@ pub(crate) unsafe fn gemm_direct<K: GemmKernel>(
 /// where the roles of A and B are mirrored) the small broadcast panel of A (`kc x MR`) is the
 /// one that stays in L1 while loop 1 streams B's panels from the L2-sized packed block of B.
 pub(crate) unsafe fn gemm_piece<K: GemmKernel>(
-    job: &Job<K::Elem>,
+    job: &Job<K::In, K::Elem>,
     rows: Range<usize>,
     cols: Range<usize>,
 ) {
     let (mr, nr, k) = (K::MR, K::NR, job.k);
-    let kc = block(k, K::KC, 1);
+    let kc = block(k, K::KC, K::KU);
     let mc = block(rows.len(), K::MC, mr);
     let nc = block(cols.len(), K::NC, nr);
-    let mut abuf = PackBuf::take(&PACK_A, mc.div_ceil(mr) * mr * kc * size_of::<K::Elem>());
-    let mut bbuf = PackBuf::take(&PACK_B, nc.div_ceil(nr) * nr * kc * size_of::<K::Elem>());
-    let (ap, bp) = (abuf.ptr::<K::Elem>(), bbuf.ptr::<K::Elem>());
+    let mut abuf = PackBuf::take(&PACK_A, mc.div_ceil(mr) * mr * kc * size_of::<K::Packed>());
+    let mut bbuf = PackBuf::take(&PACK_B, nc.div_ceil(nr) * nr * kc * size_of::<K::Packed>());
+    let (ap, bp) = (abuf.ptr::<K::Packed>(), bbuf.ptr::<K::Packed>());
     let (sa, sb, sc) = (job.sa, job.sb, job.sc);
 
     // LOOP 5: split m into mc parts (the packed MC x KC block of A stays in L3).
@@ -177,6 +179,8 @@ pub(crate) unsafe fn gemm_piece<K: GemmKernel>(
         // LOOP 4: split k into kc parts; beta applies on the first, later parts accumulate.
         for pc in (0..k).step_by(kc) {
             let kcb = kc.min(k - pc);
+            // Depth of the packed panels: the last block may end on a partial KU group.
+            let kcp = kcb.next_multiple_of(K::KU);
             K::pack_a(
                 ap,
                 job.a.add(ic * sa.rs + pc * sa.cs),
@@ -199,7 +203,7 @@ pub(crate) unsafe fn gemm_piece<K: GemmKernel>(
                 );
                 // LOOP 2: split mc into MR-row micro-panels of A (each stays in L1 for loop 1).
                 for ir in (0..mcb).step_by(mr) {
-                    let a_panel = ap.add(ir * kcb);
+                    let a_panel = ap.add(ir * kcp);
                     let c_row = job.c.add((ic + ir) * sc.rs);
                     let tr = mr.min(mcb - ir);
                     // LOOP 1: split nc into NR-column micro-panels of B: one register tile each.
@@ -210,7 +214,7 @@ pub(crate) unsafe fn gemm_piece<K: GemmKernel>(
                             kcb,
                             job.alpha,
                             a_panel,
-                            bp.add(jr * kcb),
+                            bp.add(jr * kcp),
                             beta,
                             ct,
                             sc.rs,
@@ -228,7 +232,7 @@ pub(crate) unsafe fn gemm_piece<K: GemmKernel>(
 }
 
 /// `C = beta * C` (`beta == 0` writes zeros without reading C).
-unsafe fn scale_c<T: GemmElem>(job: &Job<T>) {
+unsafe fn scale_c<I, T: GemmElem>(job: &Job<I, T>) {
     if job.beta == T::ONE {
         return;
     }

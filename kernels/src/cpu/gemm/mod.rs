@@ -23,6 +23,8 @@ pub use loops::Job;
 
 use rayon::prelude::*;
 
+use crate::cpu::convert;
+
 /// Below this many multiply-adds (`m*n*k`, about 128^3, some 50 µs on one core) a problem runs on
 /// one thread: splitting it would cost more in rayon overhead than it saves.
 const PAR_MIN_MACS: usize = 1 << 21;
@@ -142,14 +144,103 @@ pub fn gemm_batched<T: GemmElem>(
     }
 }
 
+/// [`gemm_batched`] with bf16 operands accumulated in f32: `C` (f32) `= alpha * A @ B + beta * C`.
+/// Runs the AVX512_BF16 dot-product kernel where the CPU has one; elsewhere A and B are widened
+/// to f32 (exactly: every bf16 is an f32) and the f32 GEMM runs, so results differ from the
+/// dot-product kernel's only in the order of the f32 roundings.
+#[allow(clippy::too_many_arguments)]
+#[rustfmt::skip] // one line per operand: matrix, offset(s), strides
+pub fn gemm_bf16_batched(
+    m: usize, n: usize, k: usize, alpha: f32,
+    a: &[half::bf16], a_offs: &[usize], sa: Strides,
+    b: &[half::bf16], b_offs: &[usize], sb: Strides,
+    beta: f32,
+    c: &mut [f32], c_offs: &[usize], sc: Strides,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(choice) = dispatch::bf16_gemm::<half::bf16>() {
+        return batched_with(choice.run, m, n, k, alpha, a, a_offs, sa, b, b_offs, sb, beta, c, c_offs, sc);
+    }
+    let (a32, b32) = (convert::bf16_to_f32_vec(a), convert::bf16_to_f32_vec(b));
+    gemm_batched(m, n, k, alpha, &a32, a_offs, sa, &b32, b_offs, sb, beta, c, c_offs, sc)
+}
+
+/// Autocast's matmul on f32 storage: `C = round(round(A) @ round(B))`, the operands rounded to
+/// `r` as a cast to that dtype would, the products accumulated in f32, the result rounded once
+/// more (PyTorch returns the low-precision dtype). With AVX512_BF16, bf16 rounding happens in
+/// the packers and the dot-product kernel multiplies, so no rounded copy of A or B is made;
+/// otherwise (and for f16, which has no CPU dot product) rounded copies go through the f32 GEMM.
+/// Overflow to ±inf in f16 is kept: it is what loss scaling watches for.
+#[allow(clippy::too_many_arguments)]
+#[rustfmt::skip] // one line per operand: matrix, offset(s), strides
+pub fn gemm_rounded_batched(
+    r: Rounding,
+    m: usize, n: usize, k: usize,
+    a: &[f32], a_offs: &[usize], sa: Strides,
+    b: &[f32], b_offs: &[usize], sb: Strides,
+    c: &mut [f32], c_offs: &[usize], sc: Strides,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if r == Rounding::Bf16 {
+        if let Some(choice) = dispatch::bf16_gemm::<f32>() {
+            batched_with(choice.run, m, n, k, 1.0, a, a_offs, sa, b, b_offs, sb, 0.0, c, c_offs, sc);
+            return round_blocks(r, c, c_offs, m, n, sc);
+        }
+    }
+    let rounded = |x: &[f32]| {
+        let mut v = x.to_vec();
+        convert::round_in_place(r, &mut v);
+        v
+    };
+    gemm_batched(m, n, k, 1.0, &rounded(a), a_offs, sa, &rounded(b), b_offs, sb, 0.0, c, c_offs, sc);
+    round_blocks(r, c, c_offs, m, n, sc);
+}
+
+pub use convert::Rounding;
+
+/// Rounds the `m x n` blocks of C in place (row by row, split among threads when large).
+fn round_blocks(r: Rounding, c: &mut [f32], c_offs: &[usize], m: usize, n: usize, sc: Strides) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let contiguous = sc.cs == 1 && sc.rs == n && blocks_disjoint(c_offs, m * n);
+    if contiguous {
+        let mut offs = c_offs.to_vec();
+        offs.sort_unstable();
+        let contiguous_all = offs.windows(2).all(|w| w[1] == w[0] + m * n);
+        if contiguous_all {
+            let span = &mut c[offs[0]..offs[0] + offs.len() * m * n];
+            span.par_chunks_mut(1 << 16).for_each(|ch| convert::round_in_place(r, ch));
+            return;
+        }
+    }
+    for &o in c_offs {
+        for i in 0..m {
+            for j in 0..n {
+                let x = &mut c[o + i * sc.rs + j * sc.cs];
+                *x = convert::round_one(r, *x);
+            }
+        }
+    }
+}
+
+/// Name of the bf16 GEMM's kernel on this CPU (`"widen+<f32 kernel>"` without AVX512_BF16).
+pub fn bf16_kernel_name() -> String {
+    if dispatch::has_bf16_kernel() {
+        "avx512bf16".to_string()
+    } else {
+        format!("widen+{}", kernel_name::<f32>())
+    }
+}
+
 /// [`gemm_batched`] on a given packed GEMM (the tests force each ISA's kernel through this).
 #[allow(clippy::too_many_arguments)]
 #[rustfmt::skip] // one line per operand: matrix, offset(s), strides
-fn batched_with<T: GemmElem>(
-    run: PackedGemm<T>,
+fn batched_with<I: Copy + Sync, T: GemmElem>(
+    run: PackedGemm<I, T>,
     m: usize, n: usize, k: usize, alpha: T,
-    a: &[T], a_offs: &[usize], sa: Strides,
-    b: &[T], b_offs: &[usize], sb: Strides,
+    a: &[I], a_offs: &[usize], sa: Strides,
+    b: &[I], b_offs: &[usize], sb: Strides,
     beta: T,
     c: &mut [T], c_offs: &[usize], sc: Strides,
 ) {
@@ -200,10 +291,10 @@ fn blocks_disjoint(offs: &[usize], extent: usize) -> bool {
 
 #[allow(clippy::too_many_arguments)]
 #[rustfmt::skip] // one line per operand: matrix, offset(s), strides
-fn check_batch<T>(
+fn check_batch<I, T>(
     m: usize, n: usize, k: usize,
-    a: &[T], a_offs: &[usize], sa: Strides,
-    b: &[T], b_offs: &[usize], sb: Strides,
+    a: &[I], a_offs: &[usize], sa: Strides,
+    b: &[I], b_offs: &[usize], sb: Strides,
     c: &[T], c_offs: &[usize], sc: Strides,
 ) {
     assert!(a_offs.len() == b_offs.len() && b_offs.len() == c_offs.len(), "gemm_batched: offset lists differ in length");

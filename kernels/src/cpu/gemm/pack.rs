@@ -26,22 +26,6 @@ pub unsafe fn pack_panels_w<T: GemmElem, const W: usize>(
     pack_body(W, dst, src, s_lane, s_depth, lanes, depth)
 }
 
-/// [`pack_panels_w`] with a run-time panel width `w` (the generic kernel's default packers).
-///
-/// # Safety
-/// As for [`pack_panels_w`].
-pub unsafe fn pack_panels<T: GemmElem>(
-    w: usize,
-    dst: *mut T,
-    src: *const T,
-    s_lane: usize,
-    s_depth: usize,
-    lanes: usize,
-    depth: usize,
-) {
-    pack_body(w, dst, src, s_lane, s_depth, lanes, depth)
-}
-
 #[inline(always)]
 unsafe fn pack_body<T: GemmElem>(
     w: usize,
@@ -103,7 +87,7 @@ mod tests {
         let mut d2 = vec![f32::NAN; 6 * depth];
         unsafe {
             pack_panels_w::<f32, 2>(d1.as_mut_ptr(), a.as_ptr(), depth, 1, rows, depth);
-            pack_panels::<f32>(2, d2.as_mut_ptr(), at.as_ptr(), 1, rows, rows, depth);
+            pack_panels_w::<f32, 2>(d2.as_mut_ptr(), at.as_ptr(), 1, rows, rows, depth);
         }
         assert_eq!(d1, d2);
         // Panel 0: rows 0,1 interleaved by depth; panel 2: row 4 and a zero lane.

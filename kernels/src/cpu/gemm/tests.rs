@@ -665,3 +665,108 @@ fn direct_and_packed_paths_agree_bitwise() {
         }
     }
 }
+
+/// `m` with every value rounded to bf16, and its storage in bf16 (sentinels included).
+fn to_bf16(m: &Mat<f32>) -> (Mat<f32>, Vec<half::bf16>) {
+    let data: Vec<half::bf16> = m.data.iter().map(|&x| half::bf16::from_f32(x)).collect();
+    let rounded = Mat { data: data.iter().map(|x| x.to_f32()).collect(), ..m.clone() };
+    (rounded, data)
+}
+
+/// The bf16 GEMMs this CPU has: the dispatched one (dot-product kernel or widening fallback) and,
+/// where the CPU has AVX512_BF16, the kernel forced through the packed loops.
+fn bf16_kernels() -> Vec<(&'static str, Option<PackedGemm<half::bf16, f32>>)> {
+    let mut v: Vec<(&'static str, Option<PackedGemm<half::bf16, f32>>)> = vec![("dispatch", None)];
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::kernel::avx512_bf16::Avx512Bf16;
+        if Avx512Bf16::<half::bf16>::is_supported() {
+            v.push(("avx512bf16", Some(gemm_packed::<Avx512Bf16<half::bf16>>)));
+        } else {
+            eprintln!("gemm tests: CPU lacks AVX512_BF16, only the widening bf16 path is tested");
+        }
+    }
+    v
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_bf16(run: Option<PackedGemm<half::bf16, f32>>, m: usize, n: usize, k: usize, alpha: f32, a: &Mat<f32>, b: &Mat<f32>, beta: f32, c0: &Mat<f32>) -> (Mat<f32>, Mat<f32>, Vec<f32>) {
+    let ((ar, a16), (br, b16)) = (to_bf16(a), to_bf16(b));
+    let mut c = c0.data.clone();
+    match run {
+        Some(run) => batched_with(run, m, n, k, alpha, &a16, &[a.off], a.s, &b16, &[b.off], b.s, beta, &mut c, &[c0.off], c0.s),
+        None => gemm_bf16_batched(m, n, k, alpha, &a16, &[a.off], a.s, &b16, &[b.off], b.s, beta, &mut c, &[c0.off], c0.s),
+    }
+    (ar, br, c)
+}
+
+#[test]
+fn bf16_every_small_size_layout_and_depth_parity() {
+    // Odd depths exercise the zero-padded last pair; transposed operands the scalar packers.
+    let mut rng = Rng(21);
+    for (name, run) in bf16_kernels() {
+        for m in [1, 2, 13, 14, 15, 29] {
+            for n in [1, 5, 16, 17, 32, 33, 70] {
+                for k in [1, 2, 3, 7, 8, 31] {
+                    let v = m + n + k;
+                    let a = Mat::<f32>::new(m, k, v % 2 == 1, v % 3, v % 2, &mut rng);
+                    let b = Mat::<f32>::new(k, n, v % 4 == 3, (v / 2) % 3, 1, &mut rng);
+                    let c0 = Mat::<f32>::new(m, n, v % 5 == 4, 1, 2, &mut rng);
+                    let (alpha, beta) = if v % 3 == 0 { (1.0, 0.0) } else { (0.5, -1.5) };
+                    let (ar, br, c) = run_bf16(run, m, n, k, alpha, &a, &b, beta, &c0);
+                    check(alpha, &ar, &br, beta, &c0, &c, &format!("bf16 {name}"));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn bf16_large_across_k_blocks_and_threads() {
+    // k = 2049 splits into three K blocks of the dot-product kernel (KC = 1024), the last odd.
+    let mut rng = Rng(22);
+    let (m, n, k) = (61, 97, 2049);
+    let a = Mat::<f32>::new(m, k, false, 0, 0, &mut rng);
+    let b = Mat::<f32>::new(k, n, false, 0, 0, &mut rng);
+    let bt = Mat::<f32>::new(k, n, true, 0, 0, &mut rng);
+    let c0 = Mat::<f32>::new(m, n, false, 0, 0, &mut rng);
+    for (name, run) in bf16_kernels() {
+        for b in [&b, &bt] {
+            let once = |t: usize| with_threads(t, || run_bf16(run, m, n, k, 1.0, &a, b, 0.0, &c0));
+            let (ar, br, c1) = once(1);
+            check(1.0, &ar, &br, 0.0, &c0, &c1, &format!("bf16 {name} large"));
+            let (_, _, c3) = once(3);
+            assert!(c1.iter().zip(&c3).all(|(x, y)| x.to_bits() == y.to_bits()), "bf16 {name}: 3 threads differ from 1");
+        }
+    }
+}
+
+#[test]
+fn rounded_gemm_is_the_product_of_rounded_operands_rounded() {
+    // What autocast's matmul means: round(round(A) @ round(B)) with f32 accumulation. The bf16
+    // reference rounds the f64 product of the rounded operands; f16 also keeps overflow as inf.
+    let mut rng = Rng(23);
+    for r in [Rounding::Bf16, Rounding::F16] {
+        for (m, n, k, tb) in [(5, 7, 3, false), (33, 70, 129, true), (29, 64, 1100, false)] {
+            let a = Mat::<f32>::new(m, k, false, 1, 1, &mut rng);
+            let b = Mat::<f32>::new(k, n, tb, 0, 2, &mut rng);
+            let mut c = vec![f32::NAN; m * n];
+            gemm_rounded_batched(r, m, n, k, &a.data, &[a.off], a.s, &b.data, &[b.off], b.s, &mut c, &[0], Strides::row_major(n));
+            let rd = |x: f32| convert::round_one(r, x) as f64;
+            for i in 0..m {
+                for j in 0..n {
+                    let want: f64 = (0..k).map(|p| rd(a.at(i, p)) * rd(b.at(p, j))).sum();
+                    let got = c[i * n + j];
+                    assert_eq!(got, convert::round_one(r, got), "{r:?}: result not rounded");
+                    // One rounding of the result (2^-8 or 2^-11 relative) plus f32 accumulation.
+                    let ulp = if r == Rounding::Bf16 { 1.0 / 256.0 } else { 1.0 / 2048.0 };
+                    assert!((got as f64 - want).abs() <= ulp * want.abs() + 1e-5 * (k as f64).sqrt(), "{r:?} {m}x{n}x{k} [{i},{j}] {got} vs {want}");
+                }
+            }
+        }
+    }
+    let big = [300.0f32; 4];
+    let mut c = [0f32; 1];
+    gemm_rounded_batched(Rounding::F16, 1, 1, 4, &big, &[0], Strides::row_major(4), &big, &[0], Strides::new(1, 1), &mut c, &[0], Strides::row_major(1));
+    assert_eq!(c[0], f32::INFINITY, "f16 overflow must stay inf (4 * 300^2 > 65504)");
+}

@@ -16,6 +16,8 @@ pub struct Avx2F32;
 
 impl GemmKernel for Avx2F32 {
     type Elem = f32;
+    type In = f32;
+    type Packed = f32;
     const MR: usize = MR;
     const NR: usize = 16;
     // Measured on Zen 4 (1 MiB L2), as for the AVX-512 kernel; 2048^3 reaches ~97 GFLOP/s/core.
@@ -108,6 +110,8 @@ pub struct Avx2F64;
 
 impl GemmKernel for Avx2F64 {
     type Elem = f64;
+    type In = f64;
+    type Packed = f64;
     const MR: usize = MR;
     const NR: usize = 8;
     const KC: usize = 256;

@@ -16,6 +16,8 @@ const NV: usize = 2;
 
 impl GemmKernel for Avx512F32 {
     type Elem = f32;
+    type In = f32;
+    type Packed = f32;
     const MR: usize = MR;
     const NR: usize = 16 * NV;
     // Blocking measured on Zen 4 (32 KiB L1d, 1 MiB L2 per core): the 14 x 512 A micro-panel
@@ -174,7 +176,7 @@ fn lane_mask(cols: usize, v: usize) -> __mmask16 {
 /// Pull the C tile towards L1 while the K loop runs; it is read (beta != 0) and written last.
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn prefetch_c<const MR: usize>(
+pub(super) unsafe fn prefetch_c<const MR: usize>(
     c: *mut f32,
     rsc: usize,
     csc: usize,
@@ -194,7 +196,7 @@ unsafe fn prefetch_c<const MR: usize>(
 #[target_feature(enable = "avx512f")]
 #[inline]
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
-unsafe fn store_f32<const MR: usize, const NV: usize>(
+pub(super) unsafe fn store_f32<const MR: usize, const NV: usize>(
     acc: &[[__m512; NV]; MR],
     alpha: f32,
     beta: f32,

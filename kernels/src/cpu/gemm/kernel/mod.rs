@@ -12,13 +12,25 @@ pub mod scalar;
 pub mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
+#[cfg(target_arch = "x86_64")]
+pub mod avx512_bf16;
 
 /// One micro-kernel and the cache blocking that suits it (matrixmultiply's `GemmKernel`).
 ///
 /// Packed layouts (see `pack.rs`): the A panel stores `A[i, p]` at `a[p * MR + i]`, the B panel
-/// stores `B[p, j]` at `b[p * NR + j]`, both zero-padded to full `MR`/`NR` width.
+/// stores `B[p, j]` at `b[p * NR + j]`, both zero-padded to full `MR`/`NR` width. A kernel whose
+/// instructions consume `KU` consecutive depths at once (bf16 dot products take pairs) packs
+/// `KU`-deep groups instead, see [`GemmKernel::KU`].
 pub trait GemmKernel {
+    /// Element of C, alpha, beta and the accumulators.
     type Elem: GemmElem;
+    /// Element of A and B as the caller stores them.
+    type In: Copy + Sync;
+    /// Element of the packed panels (the packers convert `In` to it).
+    type Packed: Copy;
+    /// Depths one kernel instruction consumes: panels hold `round_up(kc, KU)` depths, the
+    /// padding zero.
+    const KU: usize = 1;
     /// Rows of the register tile (broadcast from A).
     const MR: usize;
     /// Columns of the register tile (vector loads from B; C rows are contiguous along it).
@@ -43,43 +55,39 @@ pub trait GemmKernel {
     /// # Safety
     /// Every `a + i*rs + p*cs` for `i < mc`, `p < kc` is readable; `dst` has room.
     unsafe fn pack_a(
-        dst: *mut Self::Elem,
-        a: *const Self::Elem,
+        dst: *mut Self::Packed,
+        a: *const Self::In,
         rs: usize,
         cs: usize,
         mc: usize,
         kc: usize,
-    ) {
-        super::pack::pack_panels::<Self::Elem>(Self::MR, dst, a, rs, cs, mc, kc)
-    }
+    );
 
     /// Packs `kc x nc` of B into NR-column panels at `dst` (`kc * round_up(nc, NR)` elements).
     ///
     /// # Safety
     /// Every `b + p*rs + j*cs` for `p < kc`, `j < nc` is readable; `dst` has room.
     unsafe fn pack_b(
-        dst: *mut Self::Elem,
-        b: *const Self::Elem,
+        dst: *mut Self::Packed,
+        b: *const Self::In,
         rs: usize,
         cs: usize,
         kc: usize,
         nc: usize,
-    ) {
-        super::pack::pack_panels::<Self::Elem>(Self::NR, dst, b, cs, rs, nc, kc)
-    }
+    );
 
     /// `C[0..rows, 0..cols] = alpha * (A_panel @ B_panel) + beta * C` for one register tile;
     /// `C[i, j]` is at `c + i*rsc + j*csc`. `beta == 0` writes C without reading it.
     ///
     /// # Safety
-    /// `is_supported()`; `a` holds `k * MR` and `b` holds `k * NR` elements; `rows <= MR`,
+    /// `is_supported()`; `a` holds `round_up(k, KU) * MR` and `b` `round_up(k, KU) * NR` elements; `rows <= MR`,
     /// `cols <= NR`, and the `rows x cols` tile of C is writable.
     #[allow(clippy::too_many_arguments)]
     unsafe fn kernel(
         k: usize,
         alpha: Self::Elem,
-        a: *const Self::Elem,
-        b: *const Self::Elem,
+        a: *const Self::Packed,
+        b: *const Self::Packed,
         beta: Self::Elem,
         c: *mut Self::Elem,
         rsc: usize,
@@ -103,9 +111,9 @@ pub trait GemmKernel {
     unsafe fn kernel_direct(
         _k: usize,
         _alpha: Self::Elem,
-        _a: *const Self::Elem,
+        _a: *const Self::In,
         _sa: Strides,
-        _b: *const Self::Elem,
+        _b: *const Self::In,
         _rsb: usize,
         _beta: Self::Elem,
         _c: *mut Self::Elem,

@@ -15,6 +15,8 @@ const NR: usize = 8;
 
 impl<T: GemmElem> GemmKernel for Scalar<T> {
     type Elem = T;
+    type In = T;
+    type Packed = T;
     const MR: usize = MR;
     const NR: usize = NR;
     const KC: usize = 256;
@@ -24,6 +26,14 @@ impl<T: GemmElem> GemmKernel for Scalar<T> {
 
     fn is_supported() -> bool {
         true
+    }
+
+    unsafe fn pack_a(dst: *mut T, a: *const T, rs: usize, cs: usize, mc: usize, kc: usize) {
+        crate::cpu::gemm::pack::pack_panels_w::<T, MR>(dst, a, rs, cs, mc, kc)
+    }
+
+    unsafe fn pack_b(dst: *mut T, b: *const T, rs: usize, cs: usize, kc: usize, nc: usize) {
+        crate::cpu::gemm::pack::pack_panels_w::<T, NR>(dst, b, cs, rs, nc, kc)
     }
 
     unsafe fn kernel(
