@@ -4,6 +4,7 @@
 //! `ops/<family>.rs` with its backward rule written beside its forward. Fused ops with hand-written backward
 //! kernels live in `fused/`, each tested against a composed twin built from primitives.
 
+pub mod autocast;
 pub mod compose;
 mod error;
 pub mod fused;
@@ -13,5 +14,6 @@ pub mod ops;
 
 pub use error::{Error, Result};
 pub use gradcheck::{gradcheck, GradCheck};
+pub use autocast::{autocast, autocast_rounding, AutocastGuard, Rounding};
 pub use graph::{is_grad_enabled, no_grad, BackwardFn, NoGradGuard, Var};
 pub use wrt_tensor::{DType, Tensor};

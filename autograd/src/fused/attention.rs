@@ -12,6 +12,11 @@
 //! training flag), its mask drawn from `rng` (or the default generator) as
 //! `Generator::dropout_mask([..., L, S])`, so one seed gives one output.
 //! A fully masked row gives a zero output row and zero gradients (see the kernel's doc).
+//!
+//! Under autocast the kernel computes in f32 on its inputs as they come: in a transformer q, k, v
+//! are the rounded results of the QKV projection and the output (and, in backward, its gradient)
+//! goes straight into a rounding GEMM, so rounding here again would change no value and cost four
+//! passes. (PyTorch's CPU flash kernel also rounds the probabilities before `P V`; wrt keeps them f32.)
 
 use super::{invalid, work_dtype};
 use crate::{Result, Var};
@@ -76,9 +81,6 @@ pub fn scaled_dot_product_attention(
 /// float `Var` broadcastable to `[..., L, S]` that receives a gradient (dS summed over its broadcast dims),
 /// as window attention's relative or earth-specific position biases need. No dropout.
 pub fn scaled_dot_product_attention_biased(q: &Var, k: &Var, v: &Var, bias: &Var, scale: Option<f64>) -> Result<Var> {
-    if !bias.dtype().is_float() {
-        return Err(invalid(OP, format!("the learned bias must be a float tensor, got {}", bias.dtype())));
-    }
     let (st, out_shape) = prepare(q, k, v, Some(bias.value()), 0.0, false, scale, None)?;
     if st.q.dtype() == DType::F64 {
         build::<f64>(st, q, k, v, Some(bias), &out_shape)

@@ -13,7 +13,8 @@
 //! `... -- --model pangu [--grid_size 64 --embed_dim 32 --pangu_heads 2,4,4,2 --window_size 2,4,8
 //!  --depths 2,6,6,2 --time_step 1 --batch 4]` (Adam lr 1e-4, coupled weight decay 0.05, summed MSE, gradient
 //!  norm clipped at 0.25, train mode with the rollout noise)
-//! (`--phases 1` prints forward / backward / optimizer times of each step to stderr)
+//! (`--phases 1` prints forward / backward / optimizer times of each step to stderr; `--precision bf16-mixed`
+//!  or `16-mixed` runs forward and loss under autocast)
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -65,9 +66,17 @@ fn time_steps(a: &HashMap<String, String>, opt: &mut dyn Optimizer, y: &wrt_tens
 fn time_loss_steps(a: &HashMap<String, String>, opt: &mut dyn Optimizer, clip: Option<(&[Var], f64)>, mut loss: impl FnMut() -> Var) -> Vec<f64> {
     let (steps, warmup): (usize, usize) = (arg(a, "steps", 10), arg(a, "warmup", 2));
     let mut times = Vec::with_capacity(steps);
+    // `--precision bf16-mixed|16-mixed`: forward and loss under autocast, as the trainer runs them (no loss
+    // scaling here: the scaler's cost is one pass over the gradients, timed with the optimizer).
+    let amp = match a.get("precision").map(String::as_str) {
+        None | Some("32") => None,
+        Some("bf16-mixed") => Some(wrt_autograd::Rounding::Bf16),
+        Some("16-mixed") => Some(wrt_autograd::Rounding::F16),
+        Some(p) => panic!("--precision 32, 16-mixed or bf16-mixed, got {p}"),
+    };
     for i in 0..warmup + steps {
         let t = Instant::now();
-        let loss = loss();
+        let loss = wrt_autograd::autocast(amp, &mut loss);
         let t_fwd = t.elapsed();
         loss.backward().expect("backward");
         let t_bwd = t.elapsed();

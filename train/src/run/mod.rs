@@ -765,7 +765,7 @@ fn predict_with<M: TrainModule<Batch = data::Batch>>(cfg: &RunConfig, task: &M, 
         if let Some(y) = batch.get("y").or_else(|_| batch.get("label")).ok().filter(|y| !y.dtype().is_float()) {
             labels.extend(y.to_dtype(wrt_tensor::DType::I64)?.contiguous()?.to_vec::<i64>()?);
         }
-        for (name, t) in task.predict_step(&batch)? {
+        for (name, t) in wrt_autograd::autocast(cfg.trainer.precision.autocast(), || task.predict_step(&batch))? {
             let e = outputs.entry(name).or_insert_with(|| (t.shape()[1..].to_vec(), Vec::new(), Vec::new()));
             match t.dtype() {
                 wrt_tensor::DType::I64 => e.2.extend(t.contiguous()?.to_vec::<i64>()?),

@@ -45,6 +45,9 @@ pub struct Meta {
     /// Mid-epoch accumulations (epoch means so far, streaming metric states) so a resumed epoch logs what
     /// the uninterrupted one would have.
     pub loop_state: serde_json::Value,
+    /// The GradScaler's state_dict of a `16-mixed` run (Lightning's `native_amp_scaling_state`).
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "native_amp_scaling_state")]
+    pub amp_scaling_state: Option<serde_json::Value>,
 }
 
 /// A whole checkpoint in memory.

@@ -34,8 +34,9 @@ pub enum ClipAlgorithm {
     Value,
 }
 
-/// Numeric precision of a run (`--precision`). Only `32` runs today; the mixed modes arrive with the
-/// mixed-precision issue and are refused with a clear error until then.
+/// Numeric precision of a run (`--precision`), as in Lightning: `32` trains in f32; `16-mixed` runs
+/// the forward under f16 autocast with dynamic loss scaling (GradScaler); `bf16-mixed` under bf16
+/// autocast, no scaler. Parameters and optimizer state stay f32 either way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum Precision {
     #[default]
@@ -45,6 +46,17 @@ pub enum Precision {
     F16Mixed,
     #[serde(rename = "bf16-mixed", alias = "bf16")]
     Bf16Mixed,
+}
+
+impl Precision {
+    /// The autocast precision of the forward pass (None for 32-bit).
+    pub fn autocast(self) -> Option<wrt_autograd::Rounding> {
+        match self {
+            Precision::F32 => None,
+            Precision::F16Mixed => Some(wrt_autograd::Rounding::F16),
+            Precision::Bf16Mixed => Some(wrt_autograd::Rounding::Bf16),
+        }
+    }
 }
 
 /// Whether a monitored value improves downwards (`min`, losses) or upwards (`max`, accuracies).

@@ -16,13 +16,14 @@ use super::module::{BatchSize, Interval, OptimSetup, Stage, StepLog, TrainModule
 use super::progress::Progress;
 use crate::log::Logger;
 use crate::metrics::{ArtifactBody, Metric};
-use crate::optim::{clip_grad_norm_, clip_grad_value_};
+use crate::optim::{clip_grad_norm_, clip_grad_value_, GradScaler, GradScalerConfig};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use wrt_autograd::autocast;
 use wrt_nn::ModuleExt;
 use wrt_tensor::Generator;
 
@@ -110,6 +111,8 @@ pub struct Trainer {
     pub stop_hook: Option<Box<dyn FnMut(u64) -> Option<Stop>>>,
     pub position: Position,
     progress: Progress,
+    /// The loss scaler of a `16-mixed` run (None otherwise), saved in checkpoints.
+    scaler: Option<GradScaler>,
 }
 
 impl Trainer {
@@ -126,6 +129,7 @@ impl Trainer {
             stop_hook: None,
             position: Position::default(),
             progress,
+            scaler: None,
         }
     }
 
@@ -155,10 +159,11 @@ impl Trainer {
         val: Option<&dyn Loader<M::Batch>>,
         resume_from: Option<&Path>,
     ) -> Result<FitOutcome> {
-        if self.cfg.precision != Precision::F32 {
-            // accepted so the seeds' command lines run; the mixed-precision issue makes them real
-            eprintln!("warning: precision {:?} is not available yet (mixed precision arrives with its own issue); training in 32-bit", self.cfg.precision);
-        }
+        let amp = self.cfg.precision.autocast();
+        self.scaler = match self.cfg.precision {
+            Precision::F16Mixed => Some(GradScaler::new(GradScalerConfig::default())?),
+            _ => None,
+        };
         if self.cfg.accumulate_grad_batches == 0 {
             return Err(Error::config("accumulate_grad_batches", "must be at least 1"));
         }
@@ -226,8 +231,12 @@ impl Trainer {
             for batch in train.batches(epoch, start)?.take((n_train - start) as usize) {
                 let batch = batch?;
                 let mut log = StepLog::new(Stage::Train, batch.batch_size());
-                let loss = module.training_step(&batch, &mut log)?;
-                let scaled = if accum > 1 { loss.mul_scalar(1.0 / accum as f64)? } else { loss };
+                // Lightning's precision plugin: the step (forward and loss) under autocast, backward outside.
+                let loss = autocast(amp, || module.training_step(&batch, &mut log))?;
+                let mut scaled = if accum > 1 { loss.mul_scalar(1.0 / accum as f64)? } else { loss };
+                if let Some(s) = &self.scaler {
+                    scaled = s.scale(&scaled)?;
+                }
                 scaled.backward()?;
                 drop(scaled);
                 self.absorb_train_log(&log, &mut ls.train_means, &mut shown);
@@ -241,7 +250,10 @@ impl Trainer {
                 if b % accum != 0 && b != n_train {
                     continue;
                 }
-                // an optimizer step
+                // an optimizer step: gradients unscaled before clipping; the scaler skips the step on inf/NaN
+                if let Some(s) = &mut self.scaler {
+                    s.unscale_(&params)?;
+                }
                 match (self.cfg.gradient_clip_val, self.cfg.gradient_clip_algorithm) {
                     (Some(c), ClipAlgorithm::Norm) => {
                         clip_grad_norm_(&params, c, 2.0, false)?;
@@ -249,7 +261,13 @@ impl Trainer {
                     (Some(c), ClipAlgorithm::Value) => clip_grad_value_(&params, c)?,
                     (None, _) => {}
                 }
-                setup.optimizer.step()?;
+                match &mut self.scaler {
+                    Some(s) => {
+                        s.step(setup.optimizer.as_mut(), &params)?;
+                        s.update()?;
+                    }
+                    None => setup.optimizer.step()?,
+                }
                 setup.optimizer.zero_grad();
                 self.position.global_step += 1;
                 let step = self.position.global_step;
@@ -398,7 +416,7 @@ impl Trainer {
         for batch in val.batches(0, 0)?.take(n as usize) {
             let batch = batch?;
             let mut log = StepLog::new(Stage::Validate, batch.batch_size());
-            module.validation_step(&batch, &mut log)?;
+            autocast(self.cfg.precision.autocast(), || module.validation_step(&batch, &mut log))?;
             for l in &log.values {
                 means.add(&l.name, l.value, log.batch_size as f64);
             }
@@ -547,6 +565,7 @@ impl Trainer {
             callbacks,
             metrics: self.callback_metrics.clone(),
             loop_state: serde_json::to_value(&ls).map_err(|e| Error::checkpoint(path, e.to_string()))?,
+            amp_scaling_state: self.scaler.as_ref().map(GradScaler::state_dict),
         };
         Checkpoint { model: module.state_dict(), optim_tensors: opt.tensors, meta }.save(path)
     }
@@ -584,6 +603,12 @@ impl Trainer {
             }
         } else if ck.meta.position.batch_in_epoch > 0 {
             return Err(Error::checkpoint(path, format!("{} train metric states saved, the model has {} metrics", ls.train_metrics.len(), metrics.len())));
+        }
+        match (&mut self.scaler, &ck.meta.amp_scaling_state) {
+            (Some(s), Some(st)) => s.load_state_dict(st).map_err(ctx)?,
+            // Lightning's behaviour: a 32/bf16 checkpoint resumed in 16-mixed starts a fresh scaler
+            (Some(_), None) => self.progress.println("note: the checkpoint has no loss-scaler state (not a 16-mixed run); starting from init_scale"),
+            (None, _) => {}
         }
         self.callback_metrics = ck.meta.metrics.clone();
         self.position = ck.meta.position.clone();

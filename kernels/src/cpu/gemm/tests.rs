@@ -707,7 +707,7 @@ fn bf16_every_small_size_layout_and_depth_parity() {
     for (name, run) in bf16_kernels() {
         for m in [1, 2, 13, 14, 15, 29] {
             for n in [1, 5, 16, 17, 32, 33, 70] {
-                for k in [1, 2, 3, 7, 8, 31] {
+                for k in [1, 2, 3, 7, 8, 31, 64, 77] {
                     let v = m + n + k;
                     let a = Mat::<f32>::new(m, k, v % 2 == 1, v % 3, v % 2, &mut rng);
                     let b = Mat::<f32>::new(k, n, v % 4 == 3, (v / 2) % 3, 1, &mut rng);

@@ -30,6 +30,11 @@ pub trait ToBf16: Copy + Sync + 'static {
     /// # Safety
     /// AVX-512F/BW/BF16 are available; 32 elements at `p` are readable.
     unsafe fn load32(p: *const Self) -> __m512i;
+    /// The elements of `mask` among 16 consecutive ones at `p` as bf16, zero elsewhere.
+    ///
+    /// # Safety
+    /// AVX-512F/BW/VL/BF16 are available; the masked elements are readable.
+    unsafe fn load16(p: *const Self, mask: __mmask16) -> __m256i;
 }
 
 impl ToBf16 for bf16 {
@@ -41,6 +46,22 @@ impl ToBf16 for bf16 {
     unsafe fn load32(p: *const bf16) -> __m512i {
         _mm512_loadu_si512(p as *const _)
     }
+    #[inline(always)]
+    unsafe fn load16(p: *const bf16, mask: __mmask16) -> __m256i {
+        load16_bf16(p, mask)
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[inline]
+unsafe fn load16_bf16(p: *const bf16, mask: __mmask16) -> __m256i {
+    _mm256_maskz_loadu_epi16(mask, p as *const _)
+}
+
+#[target_feature(enable = "avx512f,avx512bf16")]
+#[inline]
+unsafe fn load16_f32(p: *const f32, mask: __mmask16) -> __m256i {
+    std::mem::transmute(_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, p)))
 }
 
 impl ToBf16 for f32 {
@@ -53,6 +74,10 @@ impl ToBf16 for f32 {
         // Round to nearest even, as the scalar path. Only denormal f32 differ (the instruction
         // flushes them), and `vdpbf16ps` treats denormal inputs as zero either way.
         to_bf16x32(p)
+    }
+    #[inline(always)]
+    unsafe fn load16(p: *const f32, mask: __mmask16) -> __m256i {
+        load16_f32(p, mask)
     }
 }
 
@@ -81,16 +106,26 @@ impl<I: ToBf16> GemmKernel for Avx512Bf16<I> {
     const NAME: &'static str = "avx512bf16";
 
     fn is_supported() -> bool {
-        is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512bf16")
+        is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("avx512bf16")
     }
 
     unsafe fn pack_a(dst: *mut bf16, a: *const I, rs: usize, cs: usize, mc: usize, kc: usize) {
-        pack_pairs::<I, MR>(dst, a, rs, cs, mc, kc)
+        if cs == 1 {
+            pack_pairs_depth_unit::<I, MR>(dst, a, rs, mc, kc)
+        } else if rs == 1 {
+            pack_pairs_lane_unit::<I, MR>(dst, a, cs, mc, kc)
+        } else {
+            pack_pairs::<I, MR>(dst, a, rs, cs, mc, kc)
+        }
     }
 
     unsafe fn pack_b(dst: *mut bf16, b: *const I, rs: usize, cs: usize, kc: usize, nc: usize) {
         if cs == 1 {
             pack_b_rows(dst, b, rs, kc, nc)
+        } else if rs == 1 {
+            pack_pairs_depth_unit::<I, NR>(dst, b, cs, nc, kc)
         } else {
             pack_pairs::<I, NR>(dst, b, cs, rs, nc, kc)
         }
@@ -125,26 +160,95 @@ impl<I: ToBf16> GemmKernel for Avx512Bf16<I> {
 /// Every `src + i*s_lane + p*s_depth` with `i < lanes`, `p < depth` is readable and `dst` has
 /// room for `round_up(lanes, W) * round_up(depth, 2)` elements.
 unsafe fn pack_pairs<I: ToBf16, const W: usize>(dst: *mut bf16, src: *const I, s_lane: usize, s_depth: usize, lanes: usize, depth: usize) {
+    for (p, l0) in (0..lanes).step_by(W).enumerate() {
+        let d = dst.add(p * W * depth.next_multiple_of(2));
+        pack_panel_from::<I, W>(d, src.add(l0 * s_lane), s_lane, s_depth, W.min(lanes - l0), depth, 0);
+    }
+}
+
+/// Pairs `q0..` of one panel of `live` lanes (the rest of [`pack_pairs`]'s panel at `d`).
+#[inline(always)]
+unsafe fn pack_panel_from<I: ToBf16, const W: usize>(d: *mut bf16, s: *const I, s_lane: usize, s_depth: usize, live: usize, depth: usize, q0: usize) {
     let pairs = depth.div_ceil(2);
-    let mut d = dst;
-    for l0 in (0..lanes).step_by(W) {
-        let live = W.min(lanes - l0);
-        let s = src.add(l0 * s_lane);
-        for q in 0..pairs {
-            let p = 2 * q;
-            let second = p + 1 < depth;
-            for i in 0..W {
-                let (x0, x1) = if i < live {
-                    let e = s.add(i * s_lane + p * s_depth);
-                    ((*e).to_bf16(), if second { (*e.add(s_depth)).to_bf16() } else { bf16::ZERO })
-                } else {
-                    (bf16::ZERO, bf16::ZERO)
-                };
-                *d.add((q * W + i) * 2) = x0;
-                *d.add((q * W + i) * 2 + 1) = x1;
+    // Full panels, whole pairs: no per-element edge tests, one 32-bit store per pair.
+    let whole = if live == W { depth / 2 } else { q0 };
+    let out = d as *mut u32;
+    for q in q0..whole {
+        let e = s.add(2 * q * s_depth);
+        for i in 0..W {
+            let x = e.add(i * s_lane);
+            let pair = (*x).to_bf16().to_bits() as u32 | ((*x.add(s_depth)).to_bf16().to_bits() as u32) << 16;
+            out.add(q * W + i).write_unaligned(pair);
+        }
+    }
+    for q in whole.max(q0)..pairs {
+        let p = 2 * q;
+        let second = p + 1 < depth;
+        for i in 0..W {
+            let (x0, x1) = if i < live {
+                let e = s.add(i * s_lane + p * s_depth);
+                ((*e).to_bf16(), if second { (*e.add(s_depth)).to_bf16() } else { bf16::ZERO })
+            } else {
+                (bf16::ZERO, bf16::ZERO)
+            };
+            *d.add((q * W + i) * 2) = x0;
+            *d.add((q * W + i) * 2 + 1) = x1;
+        }
+    }
+}
+
+/// [`pack_pairs`] when each lane's depths are contiguous (`s_depth == 1`: row-major A, transposed B,
+/// so a Linear's input and weight): 16 pairs of a lane are one vector load, scattered to their
+/// 16 places in the panel (a transpose the register file cannot do more cheaply for 14 lanes).
+///
+/// # Safety
+/// As [`pack_pairs`] with `s_depth == 1`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+unsafe fn pack_pairs_depth_unit<I: ToBf16, const W: usize>(dst: *mut bf16, src: *const I, s_lane: usize, lanes: usize, depth: usize) {
+    let chunks = depth / 32;
+    let idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(W as i32));
+    for (p, l0) in (0..lanes).step_by(W).enumerate() {
+        let d = dst.add(p * W * depth.next_multiple_of(2));
+        let (s, live) = (src.add(l0 * s_lane), W.min(lanes - l0));
+        let done = if live == W { 16 * chunks } else { 0 };
+        if live == W {
+            let out = d as *mut i32;
+            for c in 0..chunks {
+                for i in 0..W {
+                    let v = I::load32(s.add(i * s_lane + 32 * c));
+                    _mm512_i32scatter_epi32::<4>(out.add(16 * c * W + i) as *mut _, idx, v);
+                }
             }
         }
-        d = d.add(W * 2 * pairs);
+        pack_panel_from::<I, W>(d, s, s_lane, 1, live, depth, done);
+    }
+}
+
+/// [`pack_pairs`] when the lanes are contiguous (`s_lane == 1`, at most 16 of them: a transposed A,
+/// the input of a weight gradient): per pair, the two depths' lanes load as two vectors and
+/// interleave with one permute; lanes past the edge load as zero.
+///
+/// # Safety
+/// As [`pack_pairs`] with `s_lane == 1` and `W <= 16`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+unsafe fn pack_pairs_lane_unit<I: ToBf16, const W: usize>(dst: *mut bf16, src: *const I, s_depth: usize, lanes: usize, depth: usize) {
+    const { assert!(W <= 16) };
+    // Lane 2i takes element i of the first depth, lane 2i+1 element i of the second (at 16 + i).
+    let idx = _mm512_set_epi16(
+        31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0,
+    );
+    let store = ((1u64 << (2 * W)) - 1) as __mmask32;
+    for (p, l0) in (0..lanes).step_by(W).enumerate() {
+        let d = dst.add(p * W * depth.next_multiple_of(2));
+        let (s, live) = (src.add(l0), W.min(lanes - l0));
+        let load = ((1u32 << live) - 1) as __mmask16;
+        for q in 0..depth / 2 {
+            let r0 = I::load16(s.add(2 * q * s_depth), load);
+            let r1 = I::load16(s.add((2 * q + 1) * s_depth), load);
+            let both = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(r0), r1);
+            _mm512_mask_storeu_epi16(d.add(q * 2 * W) as *mut _, store, _mm512_permutexvar_epi16(idx, both));
+        }
+        pack_panel_from::<I, W>(d, s, 1, s_depth, live, depth, depth / 2);
     }
 }
 
